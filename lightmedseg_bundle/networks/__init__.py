@@ -1,0 +1,3 @@
+from .lightmedseg import LightMedSeg
+
+__all__ = ["LightMedSeg"]

@@ -1,0 +1,220 @@
+"""Behaviour of the LightMedSeg network: shapes, gradients, priors, routing, exports and input errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lightmedseg_bundle.networks import LightMedSeg
+from lightmedseg_bundle.networks.blocks import (
+    AdaptiveDecoderStage,
+    GhostConv3d,
+    OneDNNConv3d,
+    PatchExpandConv3d,
+    PointwiseConv3d,
+    SkipRouter,
+    SpatialPositionBias,
+)
+
+ARCHITECTURE_DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
+
+
+@pytest.mark.parametrize("conv_type", ["ghost", "standard"])
+@pytest.mark.parametrize(
+    "in_channels, out_channels, size",
+    [(1, 3, (16, 16, 16)), (2, 4, (32, 48, 64)), (4, 4, (64, 32, 16)), (4, 1, (48, 48, 32))],
+)
+def test_output_matches_input_size(conv_type, in_channels, out_channels, size):
+    net = LightMedSeg(in_channels=in_channels, out_channels=out_channels, conv_type=conv_type).eval()
+    with torch.no_grad():
+        out = net(torch.randn(2, in_channels, *size))
+    assert out.shape == (2, out_channels, *size)
+    assert torch.isfinite(out).all()
+
+
+def test_every_parameter_receives_a_gradient():
+    torch.manual_seed(0)
+    net = LightMedSeg(in_channels=2, out_channels=3).train()
+    out = net(torch.randn(2, 2, 32, 32, 32))
+    (out * torch.randn_like(out)).sum().backward()
+    missing = [name for name, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing, f"parameters without gradient: {missing}"
+
+
+def test_priors_lie_in_unit_interval():
+    net = LightMedSeg(in_channels=1, out_channels=3, num_anchors=5, return_priors=True).eval()
+    with torch.no_grad():
+        logits, anchors, texture = net(torch.randn(3, 1, 32, 48, 16) * 10)
+    assert logits.shape == (3, 3, 32, 48, 16)
+    assert anchors.shape == (3, 5, 3)
+    assert texture.shape == (3, 1, 16, 24, 8)
+    for prior in (anchors, texture):
+        assert prior.min() >= 0 and prior.max() <= 1
+    assert not torch.allclose(anchors[0], anchors[1]), "anchors must depend on the input sample"
+
+
+def test_skip_router_weights_sum_to_one_per_voxel():
+    router = SkipRouter(router_channels=8, out_channels=4)
+    sources = [torch.randn(2, 8, 4, 6, 5) * 5 for _ in range(4)]
+    weights = router.routing_weights(sources)
+    assert weights.shape == (2, 4, 4, 6, 5)
+    assert torch.allclose(weights.sum(dim=1), torch.ones(2, 4, 6, 5), atol=1e-6)
+    assert router(sources).shape == (2, 4, 4, 6, 5)
+
+
+def test_decoder_branch_weights_sum_to_one_per_voxel():
+    stage = AdaptiveDecoderStage(16, 8, num_anchors=8)
+    weights = stage.branch_weights(torch.randn(2, 8, 6, 6, 6) * 5)
+    assert weights.shape == (2, 3, 6, 6, 6)
+    assert torch.allclose(weights.sum(dim=1), torch.ones(2, 6, 6, 6), atol=1e-6)
+
+
+def test_spatial_position_bias_equals_stacked_offsets_and_conv():
+    """Eqs. 14-15 built naively: stack the (B, K, D, H, W) offset maps and apply the 1x1x1 conv."""
+    torch.manual_seed(0)
+    spb = SpatialPositionBias(num_anchors=3, channels=5)
+    anchors = torch.rand(2, 3, 3)
+    size = (4, 6, 8)
+    grids = torch.meshgrid(*[torch.arange(n) / n for n in size], indexing="ij")
+    offsets = sum(grids[a][None, None] - anchors[:, :, a, None, None, None] for a in range(3))  # (B, K, D, H, W)
+    expected = torch.nn.functional.conv3d(offsets, spb.weight[:, :, None, None, None], spb.bias)
+    features = torch.randn(2, 5, *size)
+    assert torch.allclose(spb(features, anchors), features + expected, atol=1e-6)
+
+
+def test_ghost_conv_makes_half_the_channels_cheaply():
+    ghost = GhostConv3d(4, 8, stride=2)
+    assert ghost(torch.randn(1, 4, 8, 8, 8)).shape == (1, 8, 4, 4, 4)
+    assert ghost.primary.out_channels == 4 and ghost.cheap.groups == 4
+    assert GhostConv3d(4, 7)(torch.randn(1, 4, 4, 4, 4)).shape[1] == 7
+
+
+def test_eval_mode_is_deterministic_and_dropout_only_acts_in_training():
+    torch.manual_seed(0)
+    net = LightMedSeg(in_channels=1, out_channels=3, dropout=0.5).eval()
+    x = torch.randn(1, 1, 32, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(net(x), net(x))
+        net.train()
+        assert not torch.allclose(net(x), net(x)), "MC-dropout needs stochastic outputs in train mode"
+
+
+def _documented_param_counts() -> dict[str, int]:
+    text = ARCHITECTURE_DOC.read_text()
+    counts = {}
+    for variant in ("ghost", "standard"):
+        match = re.search(rf"^\|\s*`{variant}`\s*\|\s*([\d,]+)\s*\|", text, re.MULTILINE)
+        assert match, f"docs/architecture.md has no parameter row for the {variant} variant"
+        counts[variant] = int(match.group(1).replace(",", ""))
+    return counts
+
+
+@pytest.mark.parametrize("conv_type", ["ghost", "standard"])
+def test_param_counts_match_architecture_doc(conv_type):
+    net = LightMedSeg(in_channels=4, out_channels=4, conv_type=conv_type)
+    assert sum(p.numel() for p in net.parameters()) == _documented_param_counts()[conv_type]
+
+
+def test_torchscript_matches_eager():
+    torch.manual_seed(0)
+    net = LightMedSeg(in_channels=2, out_channels=3).eval()
+    scripted = torch.jit.script(net)
+    for size in [(32, 32, 32), (16, 48, 32)]:
+        x = torch.randn(1, 2, *size)
+        with torch.no_grad():
+            assert torch.allclose(scripted(x), net(x), atol=1e-4)
+    with pytest.raises(torch.jit.Error, match="multiple of 16"):
+        scripted(torch.randn(1, 2, 20, 32, 32))
+
+
+def test_onnx_runtime_matches_eager(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    net = LightMedSeg(in_channels=1, out_channels=3).eval()
+    x = torch.randn(1, 1, 32, 48, 32)
+    path = tmp_path / "lightmedseg.onnx"
+    dynamic = {0: "batch", 2: "depth", 3: "height", 4: "width"}
+    torch.onnx.export(
+        net, (x,), str(path), dynamo=False, input_names=["image"], output_names=["pred"],
+        dynamic_axes={"image": dynamic, "pred": dynamic}, opset_version=17,
+    )
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for size in [(32, 48, 32), (64, 32, 16)]:
+        x = torch.randn(1, 1, *size)
+        with torch.no_grad():
+            expected = net(x).numpy()
+        np.testing.assert_allclose(session.run(None, {"image": x.numpy()})[0], expected, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((1, 1, 32, 32), "5D input"),
+        ((1, 2, 32, 32, 32), "built for 1 input channel"),
+        ((1, 1, 32, 40, 32), r"multiple of 16, got \[32, 40, 32\]"),
+    ],
+)
+def test_bad_input_gives_a_specific_error(shape, message):
+    net = LightMedSeg(in_channels=1, out_channels=2)
+    with pytest.raises(ValueError, match=message):
+        net(torch.zeros(shape))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"spatial_dims": 2}, "spatial_dims"),
+        ({"conv_type": "depthwise"}, "conv_type"),
+        ({"channels": (8, 16, 32)}, "4 encoder stages"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"in_channels": 0}, "positive"),
+    ],
+)
+def test_bad_constructor_arguments_give_a_specific_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LightMedSeg(**kwargs)
+
+
+def test_wider_preset_is_configurable():
+    net = LightMedSeg(in_channels=4, out_channels=3, channels=(16, 32, 64, 128)).eval()
+    with torch.no_grad():
+        assert net(torch.randn(1, 4, 32, 32, 32)).shape == (1, 3, 32, 32, 32)
+    assert sum(p.numel() for p in net.parameters()) > sum(p.numel() for p in LightMedSeg(in_channels=4, out_channels=3).parameters()) * 3
+
+
+def test_routed_sources_equal_projecting_then_resampling():
+    """The router resamples before its 1x1x1 projections; the paper projects first (Eq. 11). Same function."""
+    torch.manual_seed(0)
+    net = LightMedSeg(in_channels=1, out_channels=2).eval()
+    skips = [torch.randn(1, c, s, s, s) for c, s in zip((8, 16, 32, 64), (32, 16, 8, 4))]
+    for size in ([4, 4, 4], [8, 8, 8]):
+        expected = [
+            torch.nn.functional.interpolate(proj(e), size=size, mode="trilinear", align_corners=False)
+            for proj, e in zip(net.skip_projections, skips)
+        ]
+        with torch.no_grad():
+            for got, want in zip(net.routed_sources(skips, size), expected):
+                assert torch.allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch, size", [(1, (8, 6, 4)), (2, (16, 16, 16))])
+def test_cpu_fast_layers_equal_the_pytorch_layers_they_replace(batch, size):
+    torch.manual_seed(0)
+    x = torch.randn(batch, 6, *size)
+    pairs = [
+        (PointwiseConv3d(6, 5), torch.nn.Conv3d(6, 5, 1)),
+        (PatchExpandConv3d(6, 5), torch.nn.ConvTranspose3d(6, 5, 2, stride=2)),
+        (OneDNNConv3d(6, 4, 3, padding=1), torch.nn.Conv3d(6, 4, 3, padding=1)),
+        (OneDNNConv3d(6, 6, 3, stride=2, padding=1, groups=6), torch.nn.Conv3d(6, 6, 3, stride=2, padding=1, groups=6)),
+    ]
+    for fast, reference in pairs:
+        reference.load_state_dict(fast.state_dict())
+        fast_out, ref_out = fast(x), reference(x)
+        assert fast_out.shape == ref_out.shape
+        assert torch.allclose(fast_out, ref_out, atol=1e-5)
+        fast_out.sum().backward()
+        assert fast.weight.grad is not None and torch.isfinite(fast.weight.grad).all()
