@@ -1,0 +1,10 @@
+"""Transforms for LightMedSeg data pipelines."""
+
+from lightmedseg_bundle.transforms.brats_regions import (
+    BRATS_REGION_SCHEMES,
+    ConvertBratsLabelsToRegions,
+    ConvertBratsLabelsToRegionsd,
+)
+from lightmedseg_bundle.transforms.validate_sample import ValidateSampled
+
+__all__ = ["BRATS_REGION_SCHEMES", "ConvertBratsLabelsToRegions", "ConvertBratsLabelsToRegionsd", "ValidateSampled"]
