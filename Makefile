@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test benchmark clean
+.PHONY: install demo test benchmark label label-test clean
 
 install: $(VENV)/.installed
 
@@ -22,5 +22,13 @@ test: install
 benchmark: install
 	$(BIN)/python scripts/benchmark.py
 
+# MONAI Label needs torchvision, which does not import beside the main environment's CPU torch build: it gets its
+# own environment, .venv-label/ (see docs/monailabel.md).
+label:
+	bash monailabel/setup.sh
+
+label-test:
+	bash monailabel/run_tests.sh
+
 clean:
-	rm -rf $(VENV) demo_output
+	rm -rf $(VENV) .venv-label demo_output
