@@ -218,3 +218,14 @@ def test_cpu_fast_layers_equal_the_pytorch_layers_they_replace(batch, size):
         assert torch.allclose(fast_out, ref_out, atol=1e-5)
         fast_out.sum().backward()
         assert fast.weight.grad is not None and torch.isfinite(fast.weight.grad).all()
+
+
+def test_monai_metatensor_input_keeps_working():
+    """Bundle pipelines feed MetaTensors; the network must accept them like plain tensors."""
+    from monai.data import MetaTensor
+
+    net = LightMedSeg(in_channels=1, out_channels=3).eval()
+    x = torch.randn(1, 1, 32, 32, 16)
+    with torch.no_grad():
+        out = net(MetaTensor(x, affine=torch.eye(4)))
+        assert torch.allclose(torch.as_tensor(out), net(x), atol=1e-6)

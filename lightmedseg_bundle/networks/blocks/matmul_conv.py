@@ -53,7 +53,7 @@ class PatchExpandConv3d(nn.ConvTranspose3d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, d, h, w = x.shape
         voxels = x.reshape(b, self.in_channels, d * h * w)
-        out = x.new_empty(b, self.out_channels, 2 * d, 2 * h, 2 * w)
+        out = x.new_empty([b, self.out_channels, 2 * d, 2 * h, 2 * w])
         bias = self.bias
         for i in range(2):
             for j in range(2):
