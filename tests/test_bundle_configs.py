@@ -1,0 +1,159 @@
+"""Static checks of the bundle: metadata keys, config files, and MONAI's workflow properties."""
+
+from __future__ import annotations
+
+import configparser
+import json
+
+import pytest
+from monai.bundle import ConfigParser, ConfigWorkflow
+
+from conftest import CONFIGS, HIPPOCAMPUS_DIR, REPO_ROOT, hippocampus_cases, needs_hippocampus, write_datalist
+
+META_REQUIRED = [
+    "schema",
+    "version",
+    "changelog",
+    "monai_version",
+    "pytorch_version",
+    "numpy_version",
+    "required_packages_version",
+    "name",
+    "task",
+    "description",
+    "authors",
+    "copyright",
+    "data_source",
+    "data_type",
+    "image_classes",
+    "label_classes",
+    "pred_classes",
+    "eval_metrics",
+    "intended_use",
+    "references",
+    "network_data_format",
+]
+TENSOR_REQUIRED = [
+    "type",
+    "format",
+    "num_channels",
+    "spatial_shape",
+    "dtype",
+    "value_range",
+    "is_patch_data",
+    "channel_def",
+]
+ALL_CONFIGS = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("*.json"))
+
+
+def test_root_metadata_is_identical_to_configs_metadata():
+    assert (REPO_ROOT / "metadata.json").read_bytes() == (CONFIGS / "metadata.json").read_bytes()
+
+
+def test_metadata_has_the_model_zoo_schema_keys():
+    meta = json.loads((CONFIGS / "metadata.json").read_text())
+    missing = [k for k in META_REQUIRED if k not in meta]
+    assert not missing, f"metadata.json lacks {missing}"
+    assert meta["schema"].endswith("meta_schema_20240725.json")
+    assert meta["version"] == "0.1.0" and meta["version"] in meta["changelog"]
+    image = meta["network_data_format"]["inputs"]["image"]
+    pred = meta["network_data_format"]["outputs"]["pred"]
+    for tensor in (image, pred):
+        assert not [k for k in TENSOR_REQUIRED if k not in tensor]
+    assert image["type"] == "image" and image["format"] == "magnitude" and image["modality"] == "MR"
+    assert image["num_channels"] == 1 and image["dtype"] == "float32" and image["channel_def"] == {"0": "image"}
+    assert image["spatial_shape"] == ["16*n", "16*n", "16*n"]
+    assert pred["format"] == "segmentation" and pred["num_channels"] == 3
+    assert pred["channel_def"] == {"0": "background", "1": "anterior", "2": "posterior"}
+
+
+@pytest.mark.parametrize("name", ALL_CONFIGS)
+def test_config_is_json_and_expressions_stay_short(name):
+    """Every config parses; ``$`` expressions are one short line (longer logic lives in lightmedseg_bundle.bundle)."""
+    content = ConfigParser.load_config_file(CONFIGS / name)
+    assert isinstance(content, dict) and content
+
+    def walk(node):
+        if isinstance(node, dict):
+            for v in node.values():
+                yield from walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from walk(v)
+        elif isinstance(node, str) and node.startswith("$"):
+            yield node
+
+    long = [e for e in walk(content) if "\n" in e or len(e) > 120]
+    assert not long, f"expressions too long for a config, move them into lightmedseg_bundle.bundle: {long}"
+
+
+def test_logging_conf_is_readable():
+    parser = configparser.ConfigParser()
+    assert parser.read(CONFIGS / "logging.conf")
+    assert parser["logger_root"]["level"] == "INFO"
+
+
+def test_run_ids_alias_run():
+    """``monai.bundle run training`` (MONAI 1.6) and ``run inference`` execute the same steps as ``run``."""
+    assert ConfigParser.load_config_file(CONFIGS / "train.json")["training"] == "%run"
+    assert ConfigParser.load_config_file(CONFIGS / "inference.json")["inference"] == "%run"
+    assert ConfigParser.load_config_file(CONFIGS / "evaluate.json")["evaluating"] == "%run"
+
+
+def test_train_and_validate_share_ids_with_overlays():
+    """Overlays override top-level ids instead of copying sections."""
+    train = ConfigParser.load_config_file(CONFIGS / "train.json")
+    for key in ("bundle_root", "ckpt_dir", "output_dir", "dataset_dir", "epochs", "val_interval", "device", "amp"):
+        assert key in train
+    for section, keys in {
+        "train": ("preprocessing", "dataset", "dataloader", "inferer", "postprocessing", "handlers", "trainer"),
+        "validate": ("preprocessing", "dataset", "inferer", "postprocessing", "handlers", "key_metric", "evaluator"),
+    }.items():
+        assert all(k in train[section] for k in keys)
+    for overlay in ("evaluate.json", "multi_gpu_train.json", "multi_gpu_evaluate.json"):
+        content = ConfigParser.load_config_file(CONFIGS / overlay)
+        assert "train" not in content and "validate" not in content, f"{overlay} copies a section, override ids"
+
+
+def _workflow(config_files, workflow_type, **override) -> ConfigWorkflow:
+    workflow = ConfigWorkflow(
+        config_file=[str(CONFIGS / f) for f in config_files],
+        meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=False,
+        workflow_type=workflow_type,
+        **override,
+    )
+    workflow.initialize()
+    return workflow
+
+
+@needs_hippocampus
+@pytest.mark.parametrize(
+    "config_files, workflow_type",
+    [
+        (["train.json"], "train"),
+        (["train.json", "evaluate.json"], "train"),  # evaluate.json overrides train.json's ids, keeps them all
+        (["train.json", "tasks/acdc.json"], "train"),
+    ],
+)
+def test_train_and_evaluate_workflows_have_every_property(tmp_path, config_files, workflow_type):
+    datalist = write_datalist(tmp_path / "dataset.json", hippocampus_cases(1), validation=hippocampus_cases(1, 1))
+    workflow = _workflow(
+        config_files, workflow_type, bundle_root=str(tmp_path), datalist_file=str(datalist), num_workers=0
+    )
+    assert workflow.check_properties() == []
+
+
+@needs_hippocampus
+@pytest.mark.parametrize("config_files", [["inference.json"], ["inference.json", "tasks/brats.json"]])
+def test_inference_workflow_has_every_property(tmp_path, config_files):
+    workflow = _workflow(
+        config_files,
+        "infer",
+        bundle_root=str(tmp_path),
+        input_dir=str(HIPPOCAMPUS_DIR / "imagesTr"),
+        input_pattern="hippocampus_001.nii.gz",
+        in_channels=1,  # the BraTS overlay expects 4, the one real image here has 1
+        load_pretrain=False,
+    )
+    assert workflow.check_properties() == []
