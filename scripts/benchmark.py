@@ -113,6 +113,7 @@ LIGHTMEDSEG_PREFIX = "lightmedseg"
 SEGRESNET_LATENCY_FRACTION = 0.15
 RESULT_PREFIX = "BENCHMARK_RESULT "
 MIB = 2**20
+RUNTIMES_START, RUNTIMES_END = "<!-- runtimes:start -->", "<!-- runtimes:end -->"
 
 
 def _proc_status_bytes(field: str) -> int | None:
@@ -404,6 +405,9 @@ def write_report(path: Path, args: argparse.Namespace, machine: dict[str, str], 
         lines.append("- Peak CUDA alloc: `torch.cuda.max_memory_allocated()` over the forward passes; used for ratios.")
     lines += ["", "## Results", "", *results_table(results, cuda), ""]
     lines += ["## Targets", "", *target_lines(results, cuda), ""]
+    old = path.read_text() if path.is_file() else ""
+    if RUNTIMES_START in old and RUNTIMES_END in old:  # keep the section scripts/benchmark_runtimes.py writes
+        lines += [RUNTIMES_START + old.split(RUNTIMES_START, 1)[1].split(RUNTIMES_END, 1)[0] + RUNTIMES_END, ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
 
