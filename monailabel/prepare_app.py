@@ -207,8 +207,10 @@ def copy_bundle(args: argparse.Namespace, dest: Path) -> None:
         elif src.is_file():
             shutil.copy2(src, dest / item)
     (dest / "models").mkdir()
-    weights = args.weights or bundle_dir / "models" / "model.pt"
-    if weights.is_file():
+    # the shipped models/model.pt holds the default (hippocampus) task's weights: a --task overlay changes the
+    # network's channels, so it only gets weights given explicitly with --weights (or --init-weights)
+    weights = args.weights or (None if args.task else bundle_dir / "models" / "model.pt")
+    if weights is not None and weights.is_file():
         shutil.copy2(weights, dest / "models" / "model.pt")
     elif args.weights:
         raise SystemExit(f"--weights file not found: {args.weights}")
