@@ -7,7 +7,7 @@ Two workloads, each runtime measured on each in a fresh worker subprocess (this 
 
 - ``cases``: the first ``--num-cases`` hippocampus cases of ``--dataset-dir`` (its ``dataset.json``), preprocessed
   by the ``preprocessing`` of ``configs/inference.json`` (RAS, z-score, padding to a multiple of 16) and predicted
-  with that config's sliding window (``roi_size`` 32, ``sw_batch_size`` 4, overlap 0.5, Gaussian weights).
+  with that config's sliding window (its ``roi_size`` and ``sw_batch_size``, overlap 0.5, Gaussian weights).
   Per-case latency: the wall time of the sliding-window inference of one preprocessed case (loading,
   preprocessing and saving, the same for every runtime, are left out); median, min and max over all cases and
   ``--repeats`` passes, after two untimed warm-up passes on one window batch. The label maps are compared with
@@ -63,8 +63,13 @@ from benchmark import machine_info, peak_rss_bytes, reset_peak_rss  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = REPO_ROOT / "configs"
 RUNTIMES = ("eager", "torchscript", "onnxruntime")
-WORKLOADS = {  # sliding window of the config each workload stands for
-    "cases": {"roi_size": (32, 32, 32), "sw_batch_size": 4, "in_channels": 1},
+_INFERENCE = json.loads((CONFIGS / "inference.json").read_text())
+WORKLOADS = {  # sliding window of the config each workload stands for; the hippocampus one is read from it
+    "cases": {
+        "roi_size": tuple(_INFERENCE["roi_size"]),
+        "sw_batch_size": _INFERENCE["sw_batch_size"],
+        "in_channels": _INFERENCE["in_channels"],
+    },
     "large": {"roi_size": (128, 128, 128), "sw_batch_size": 2, "in_channels": 4},
 }
 START, END = "<!-- runtimes:start -->", "<!-- runtimes:end -->"
@@ -248,9 +253,11 @@ def report_section(args: argparse.Namespace, machine: dict[str, str], results: d
         "during the timed passes (reset after loading and two warm-up passes); increase: over the RSS before them.",
     ]
     if any((runtime, "cases") in results for runtime in args.runtimes):
+        cases = WORKLOADS["cases"]
         lines += [
             "",
-            f"### Per-case latency: {args.num_cases} MSD hippocampus cases, roi 32, sw_batch_size 4 (`inference.json`)",
+            f"### Per-case latency: {args.num_cases} MSD hippocampus cases, roi {'x'.join(map(str, cases['roi_size']))}, "
+            f"sw_batch_size {cases['sw_batch_size']} (`inference.json`)",
             "",
             "| runtime | median s/case | min | max | passes | peak RSS (MiB) | RSS increase (MiB) "
             "| min Dice vs eager |",
