@@ -293,3 +293,47 @@ def test_bad_inputs_fail_early_with_a_clear_message(tmp_path):
         if not ok:
             failures.append(f"{problem}: exit {proc.returncode}\n{stderr[-2500:]}")
     assert not failures, "\n\n".join(failures)
+
+
+# --- fine-tuning from the shipped weights ----------------------------------------------------------------------
+
+
+def test_fine_tuning_starts_from_the_shipped_weights(tmp_path):
+    """``--pretrained_weights models/model.pt`` loads the network only: epochs and optimizer start afresh."""
+    shipped = REPO_ROOT / "models" / "model.pt"
+    datalist = write_datalist(tmp_path / "dataset.json", hippocampus_cases(2), validation=hippocampus_cases(2, 2))
+    proc = run_bundle(
+        "training",
+        "--config_file", config_arg("train.json"),
+        "--bundle_root", tmp_path / "bundle",
+        "--datalist_file", datalist,
+        *FAST_TRAIN_ARGS,
+        "--roi_size", "[48,64,48]",
+        "--learning_rate", "0",
+        "--pretrained_weights", shipped,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert "starting training from the weights in" in proc.stdout + proc.stderr
+    assert "Epoch: 1/1, Iter: 1/1" in proc.stdout
+    best = float(re.search(r"val_mean_dice best value: ([0-9.]+)", proc.stdout + proc.stderr).group(1))
+    assert best > 0.7, f"one epoch from the shipped weights should keep their Dice, got {best}"
+    expected = torch.load(shipped, map_location="cpu", weights_only=True)
+    state = torch.load(tmp_path / "bundle" / "models" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
+    assert state["optimizer"]["state"] and all(int(s["step"]) == 1 for s in state["optimizer"]["state"].values())
+    assert state["model"].keys() == expected.keys()
+    for name, value in state["model"].items():
+        torch.testing.assert_close(value, expected[name], msg=f"{name} differs from the shipped weights at lr 0")
+
+
+def test_missing_pretrained_weights_say_so(tmp_path, hippocampus_datalist):
+    proc = run_bundle(
+        "training",
+        "--config_file", config_arg("train.json"),
+        "--bundle_root", tmp_path,
+        "--datalist_file", hippocampus_datalist,
+        "--pretrained_weights", tmp_path / "no_such_model.pt",
+        cwd=tmp_path,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "no_such_model.pt" in proc.stderr and "is not a file" in proc.stderr

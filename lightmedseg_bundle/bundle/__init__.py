@@ -3,7 +3,7 @@
 Each module holds one concern:
 
 - :mod:`.datalist`: Decathlon ``dataset.json`` train/validation split, inference image lists.
-- :mod:`.checkpoints`: checkpoint handlers that include the trainer, and the checkpoint `--resume` continues from.
+- :mod:`.checkpoints`: checkpoint handlers that include the trainer, what `--resume` and `--pretrained_weights` load.
 - :mod:`.flags`: reading boolean config ids given on the command line (``--resume true``).
 - :mod:`.tta`: flip test-time augmentation as an inferer wrapper.
 - :mod:`.metrics_report`: per-case metrics CSV with class names and a per-class summary log.
@@ -13,7 +13,7 @@ Each module holds one concern:
 """
 
 from . import checkpoints, datalist, distributed, errors, flags, metrics_report, progress, tta
-from .checkpoints import TrainerCheckpointLoader, TrainerCheckpointSaver, latest_checkpoint, resume_path
+from .checkpoints import TrainerCheckpointLoader, TrainerCheckpointSaver, latest_checkpoint, pretrained_path, resume_path
 from .datalist import image_datalist, limit_cases, train_val_split
 from .distributed import log_rank_progress
 from .errors import install_error_summary
@@ -40,6 +40,7 @@ __all__ = [
     "limit_cases",
     "log_rank_progress",
     "metrics_report",
+    "pretrained_path",
     "progress",
     "resume_path",
     "train_val_split",

@@ -1,4 +1,4 @@
-"""Checkpoints written by ``train.json`` and how ``--resume true`` finds the one to continue from.
+"""Checkpoints written by ``train.json``, the one ``--resume true`` continues from and ``--pretrained_weights``.
 
 ``train#handlers`` saves ``{model, optimizer, lr_scheduler, trainer}`` each epoch as
 ``<ckpt_dir>/checkpoint_epoch=<N>.pt`` (ignite ``DiskSaver`` writes to a temporary file and renames it, so a
@@ -20,7 +20,7 @@ from monai.handlers import CheckpointLoader, CheckpointSaver
 
 from .flags import as_bool
 
-__all__ = ["latest_checkpoint", "resume_path", "TrainerCheckpointSaver", "TrainerCheckpointLoader"]
+__all__ = ["latest_checkpoint", "pretrained_path", "resume_path", "TrainerCheckpointSaver", "TrainerCheckpointLoader"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,26 @@ def resume_path(ckpt_dir: str, resume: bool | str | None) -> str | None:
         )
     logger.info(f"resuming training from {path}")
     return path
+
+
+def pretrained_path(path: str | None) -> str | None:
+    """The weights ``--pretrained_weights`` starts a training from: ``None`` (or ``"none"``/``""``) for none.
+
+    The file is a network ``state_dict`` such as the shipped ``models/model.pt``; only the network is loaded, so
+    the optimizer, lr schedule and epoch count start afresh (fine-tuning), unlike ``--resume``.
+
+    Raises:
+        FileNotFoundError: ``path`` is given but is not a file.
+    """
+    if path is None or str(path).strip().lower() in ("", "none", "null"):
+        return None
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"--pretrained_weights {path!r} is not a file; give a network state_dict such as models/model.pt, "
+            "or leave it out to train from scratch."
+        )
+    logger.info(f"starting training from the weights in {path}")
+    return str(path)
 
 
 class TrainerCheckpointSaver:
