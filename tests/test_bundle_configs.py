@@ -6,6 +6,7 @@ import configparser
 import json
 
 import pytest
+import torch
 from monai.bundle import ConfigParser, ConfigWorkflow
 
 from conftest import CONFIGS, HIPPOCAMPUS_DIR, REPO_ROOT, hippocampus_cases, needs_hippocampus, write_datalist
@@ -157,3 +158,24 @@ def test_inference_workflow_has_every_property(tmp_path, config_files):
         load_pretrain=False,
     )
     assert workflow.check_properties() == []
+
+
+NETWORK_OVERLAYS = sorted(p.name for p in (CONFIGS / "networks").glob("*.json"))
+
+
+def test_peer_network_overlays_are_present():
+    assert {"unet.json", "segresnet.json"} <= set(NETWORK_OVERLAYS)
+
+
+@pytest.mark.parametrize("overlay", NETWORK_OVERLAYS)
+@pytest.mark.parametrize("base", ["train.json", "inference.json"])
+def test_network_overlay_swaps_the_network_of_training_and_inference(overlay, base):
+    """``configs/networks/<name>.json`` after train.json or inference.json builds that network for their data."""
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / base), str(CONFIGS / "networks" / overlay)])
+    target = ConfigParser.load_config_file(CONFIGS / "networks" / overlay)["network_def"]["_target_"]
+    network = parser.get_parsed_content("network_def").eval()
+    assert type(network).__name__ == target.rsplit(".", 1)[-1]
+    with torch.no_grad():
+        out = network(torch.randn(1, parser["in_channels"], 48, 64, 48))
+    assert out.shape == (1, parser["out_channels"], 48, 64, 48)
