@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import conv_flop_count, register_flop_formula
 
 __all__ = ["OneDNNConv3d"]
 
@@ -24,8 +23,3 @@ class OneDNNConv3d(nn.Conv3d):
             )
         return self._conv_forward(x, self.weight, self.bias)
 
-
-@register_flop_formula(torch.ops.aten.mkldnn_convolution)
-def _mkldnn_convolution_flop(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
-    """Lets ``torch.utils.flop_counter.FlopCounterMode`` count the direct oneDNN call like ``aten.convolution``."""
-    return conv_flop_count(x_shape, w_shape, out_shape, transposed=False)
