@@ -56,7 +56,7 @@ from monai.utils import OptionalImportError
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from lightmedseg_bundle.networks import LightMedSeg
+from lightmedseg_bundle.networks import HRMedSeg, LightMedSeg, RefineFormer3D, SegMaFormer, VeloxSeg
 
 ModelFactory = Callable[[int, int, int], nn.Module]
 """Builds a network from ``(size, in_channels, out_channels)``, ``size`` being the cubic input edge length."""
@@ -99,21 +99,43 @@ def _swinunetr(size: int, in_channels: int, out_channels: int) -> nn.Module:
     return SwinUNETR(in_channels=in_channels, out_channels=out_channels, feature_size=48, spatial_dims=3)
 
 
+def _refineformer3d(size: int, in_channels: int, out_channels: int) -> nn.Module:
+    return RefineFormer3D(spatial_dims=3, in_channels=in_channels, out_channels=out_channels)
+
+
+def _segmaformer(size: int, in_channels: int, out_channels: int) -> nn.Module:
+    return SegMaFormer(spatial_dims=3, in_channels=in_channels, out_channels=out_channels)
+
+
+def _veloxseg(size: int, in_channels: int, out_channels: int) -> nn.Module:
+    return VeloxSeg(spatial_dims=3, in_channels=in_channels, out_channels=out_channels)
+
+
+def _hrmedseg(size: int, in_channels: int, out_channels: int) -> nn.Module:
+    return HRMedSeg(spatial_dims=3, in_channels=in_channels, out_channels=out_channels)
+
+
 MODELS: dict[str, ModelFactory] = {
     "lightmedseg_ghost": _lightmedseg_ghost,
     "lightmedseg_standard": _lightmedseg_standard,
+    "refineformer3d": _refineformer3d,
+    "segmaformer": _segmaformer,
+    "veloxseg": _veloxseg,
+    "hrmedseg": _hrmedseg,
     "unet": _unet,
     "segresnet": _segresnet,
     "unetr": _unetr,
     "swinunetr": _swinunetr,
 }
-"""The benchmarked networks by name; the peers use MONAI's defaults except where set above."""
+"""The benchmarked networks by name: LightMedSeg, the lightweight networks of the bundle (their defaults, as in
+``configs/networks/<name>.json``) and MONAI's reference networks (MONAI's defaults except where set above)."""
 
 LIGHTMEDSEG_PREFIX = "lightmedseg"
 SEGRESNET_LATENCY_FRACTION = 0.15
 RESULT_PREFIX = "BENCHMARK_RESULT "
 MIB = 2**20
-RUNTIMES_START, RUNTIMES_END = "<!-- runtimes:start -->", "<!-- runtimes:end -->"
+KEPT_SECTIONS = ("runtimes", "comparison")
+"""Marked sections of the report that other scripts write (benchmark_runtimes.py, compare_networks.py): kept."""
 
 
 def _proc_status_bytes(field: str) -> int | None:
@@ -406,8 +428,10 @@ def write_report(path: Path, args: argparse.Namespace, machine: dict[str, str], 
     lines += ["", "## Results", "", *results_table(results, cuda), ""]
     lines += ["## Targets", "", *target_lines(results, cuda), ""]
     old = path.read_text() if path.is_file() else ""
-    if RUNTIMES_START in old and RUNTIMES_END in old:  # keep the section scripts/benchmark_runtimes.py writes
-        lines += [RUNTIMES_START + old.split(RUNTIMES_START, 1)[1].split(RUNTIMES_END, 1)[0] + RUNTIMES_END, ""]
+    for name in KEPT_SECTIONS:
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        if start in old and end in old:
+            lines += [start + old.split(start, 1)[1].split(end, 1)[0] + end, ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
 

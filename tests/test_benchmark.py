@@ -20,6 +20,10 @@ NUMERIC_COLUMNS = (
     "peak RSS (MiB)",
     "RSS increase in forward (MiB)",
 )
+#: the sections that scripts/benchmark_runtimes.py and scripts/compare_networks.py write into the same report
+KEPT = "\n\n".join(
+    f"<!-- {n}:start -->\n## {n}\nkept text of {n}\n<!-- {n}:end -->" for n in ("runtimes", "comparison")
+)
 
 
 def run_benchmark(*args: str) -> subprocess.CompletedProcess:
@@ -39,6 +43,7 @@ def parse_table(markdown: str) -> dict[str, dict[str, str]]:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> str:
     output = tmp_path_factory.mktemp("benchmark") / "bench.md"
+    output.write_text("# old report\n\n" + KEPT + "\n\n## old results\n")
     proc = run_benchmark(
         "--size", "32", "--repeats", "1", "--warmup", "0", "--models", ",".join(MODELS), "--device", "cpu",
         "--output", str(output),
@@ -73,6 +78,11 @@ def test_targets_section(report: str) -> None:
     assert any(word in lines[0] for word in ("PASS", "MISS"))  # vs UNet: measured
     assert "N/A (segresnet not measured)" in lines[1]
     assert any(word in lines[2] for word in ("PASS", "MISS"))  # lowest memory: UNet measured
+
+
+def test_sections_of_the_other_scripts_are_kept(report: str) -> None:
+    assert KEPT in report
+    assert "# old report" not in report and "## old results" not in report
 
 
 def test_unknown_model_is_an_error(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from conftest import HIPPOCAMPUS_DIR, REPO_ROOT, needs_hippocampus
 

@@ -1,4 +1,14 @@
-from . import flop_counting
-from .lightmedseg import LightMedSeg
+"""Networks of the bundle: LightMedSeg, and the other lightweight 3D segmenters it is compared with.
 
-__all__ = ["LightMedSeg", "flop_counting"]
+Each is selected in a config by ``network_def``; ``configs/networks/<name>.json`` swaps it in (see
+docs/architecture.md for each network and the choices made where its paper is vague).
+"""
+
+from . import flop_counting
+from .hrmedseg import HRMedSeg
+from .lightmedseg import LightMedSeg
+from .refineformer3d import RefineFormer3D
+from .segmaformer import SegMaFormer
+from .veloxseg import VeloxSeg
+
+__all__ = ["HRMedSeg", "LightMedSeg", "RefineFormer3D", "SegMaFormer", "VeloxSeg", "flop_counting"]
