@@ -1,6 +1,11 @@
 """Figure of the training loss and the validation Dice of a training run, from its TensorBoard event files.
 
     python scripts/plot_training_curves.py --logdir RUN/eval --output docs/figures/training_curves.png
+    python scripts/plot_training_curves.py --logdir STAGE1/eval STAGE2/eval --output docs/figures/training_curves.png
+
+Several ``--logdir`` are consecutive stages of one training (e.g. a fine-tuning with ``--pretrained_weights`` from
+the previous stage's ``model.pt``): their epochs and iterations are numbered on after the previous stage's last
+ones, and each stage start after the first is marked by a vertical line.
 
 ``RUN/eval`` is the ``output_dir`` of ``train.json``: ``TensorBoardStatsHandler`` writes there ``train_loss`` per
 iteration, ``train_mean_dice`` per epoch (both stepped by the trainer) and ``val_mean_dice`` per validation epoch
@@ -52,6 +57,25 @@ def read_scalars(logdir: str | Path) -> dict[str, list[tuple[int, float, float]]
     return {tag: sorted((s, w, v) for s, (w, v) in steps.items()) for tag, steps in merged.items()}
 
 
+def concatenate_stages(
+    stages: list[dict[str, list[tuple[int, float, float]]]],
+) -> tuple[dict[str, list[tuple[int, float, float]]], list[int]]:
+    """Number the steps of consecutive stages on: iterations (``train_loss``) after the previous stages' last
+    iteration, epochs (the Dice tags) after their last epoch. Returns the merged scalars and the epoch after which
+    each stage but the first starts."""
+    merged: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
+    starts, last_iteration, last_epoch = [], 0, 0
+    for index, scalars in enumerate(stages):
+        if index:
+            starts.append(last_epoch)
+        for tag, series in scalars.items():
+            offset = last_iteration if tag == LOSS_TAG else last_epoch
+            merged[tag] += [(step + offset, wall, value) for step, wall, value in series]
+        last_iteration += scalars[LOSS_TAG][-1][0] if scalars.get(LOSS_TAG) else 0
+        last_epoch += scalars[TRAIN_DICE_TAG][-1][0] if scalars.get(TRAIN_DICE_TAG) else 0
+    return dict(merged), starts
+
+
 def epoch_losses(
     scalars: dict[str, list[tuple[int, float, float]]], iterations_per_epoch: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -81,10 +105,15 @@ def epoch_losses(
     return fractional, values, epochs, means
 
 
-def summary(scalars: dict[str, list[tuple[int, float, float]]]) -> dict:
-    """Numbers for the model card: epochs, best and last validation Dice, training time from the events."""
+def training_time(scalars: dict[str, list[tuple[int, float, float]]]) -> float | None:
+    """Seconds from the first to the last event of one stage."""
     walls = [w for series in scalars.values() for _, w, _ in series]
-    out: dict = {"training_time_s": round(max(walls) - min(walls), 1) if walls else None}
+    return round(max(walls) - min(walls), 1) if walls else None
+
+
+def summary(scalars: dict[str, list[tuple[int, float, float]]], training_time_s: float | None) -> dict:
+    """Numbers for the model card: epochs, best and last validation Dice, the given training time."""
+    out: dict = {"training_time_s": training_time_s}
     if scalars.get(LOSS_TAG):
         out["iterations"] = scalars[LOSS_TAG][-1][0]
         out["final_train_loss"] = round(scalars[LOSS_TAG][-1][2], 4)
@@ -107,8 +136,9 @@ def plot(
     output: str | Path,
     iterations_per_epoch: int | None = None,
     title: str | None = None,
+    stage_starts: list[int] | None = None,
 ) -> Path:
-    """Write the two-panel figure to ``output`` (PNG); returns its path."""
+    """Write the two-panel figure to ``output`` (PNG), stage starts marked; returns its path."""
     it_epochs, it_losses, epochs, means = epoch_losses(scalars, iterations_per_epoch)
     figure = Figure(figsize=(11, 4.2))
     loss_axis, dice_axis = figure.subplots(1, 2)
@@ -138,6 +168,12 @@ def plot(
             f"best {best[2]:.3f}\n(epoch {best[0]})", xy=(best[0], best[2]), xytext=(-60, -40),
             textcoords="offset points", arrowprops={"arrowstyle": "->", "color": "0.3"}, fontsize=9,
         )  # fmt: skip
+    for axis in (loss_axis, dice_axis):
+        for start in stage_starts or []:
+            axis.axvline(start + 0.5, color="0.4", linestyle=":", linewidth=1)
+    if stage_starts:
+        loss_axis.plot([], [], color="0.4", linestyle=":", linewidth=1, label="next training stage")
+        loss_axis.legend(frameon=False)
     dice_axis.set_xlabel("epoch")
     dice_axis.set_ylabel("mean Dice (anterior, posterior)")
     dice_axis.set_ylim(0, 1)
@@ -155,18 +191,23 @@ def plot(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Training loss and validation Dice curves from TensorBoard logs.")
-    parser.add_argument("--logdir", required=True, help="output_dir of the training run (event files)")
+    parser.add_argument(
+        "--logdir", required=True, nargs="+", help="output_dir of the training run (event files); several: stages"
+    )
     parser.add_argument("--output", default="docs/figures/training_curves.png", help="PNG to write")
     parser.add_argument("--iterations_per_epoch", type=int, help="when the logs have no train_mean_dice")
     parser.add_argument("--title", help="figure title")
     args = parser.parse_args(argv)
     try:
-        scalars = read_scalars(args.logdir)
-        path = plot(scalars, args.output, args.iterations_per_epoch, args.title)
+        stages = [read_scalars(logdir) for logdir in args.logdir]
+        scalars, starts = concatenate_stages(stages)
+        path = plot(scalars, args.output, args.iterations_per_epoch, args.title, starts)
     except (FileNotFoundError, ValueError) as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
-    print(json.dumps({"figure": str(path), **summary(scalars)}, indent=2))
+    times = [training_time(stage) for stage in stages]
+    total = None if None in times else round(sum(times), 1)
+    print(json.dumps({"figure": str(path), **summary(scalars, total), "stage_starts": starts}, indent=2))
     return 0
 
 

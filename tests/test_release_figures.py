@@ -27,19 +27,21 @@ def _load_script(name: str):
     return module
 
 
-def _write_training_logs(logdir: Path, epochs: int = 4, iterations: int = 5, val_interval: int = 2) -> None:
+def _write_training_logs(
+    logdir: Path, epochs: int = 4, iterations: int = 5, val_interval: int = 2, clock: float = 1e6, gain: float = 0.0
+) -> None:
     """Event files as a training run writes them: trainer and validator have a writer each."""
     from torch.utils.tensorboard import SummaryWriter
 
     train, val = SummaryWriter(str(logdir), filename_suffix=".1"), SummaryWriter(str(logdir), filename_suffix=".0")
-    clock = 1_000_000.0
     for epoch in range(1, epochs + 1):
         for i in range(iterations):
             clock += 1
             train.add_scalar("train_loss", 2.0 / epoch - 0.01 * i, (epoch - 1) * iterations + i + 1, walltime=clock)
         clock += 1
         if epoch % val_interval == 0:
-            val.add_scalar("val_mean_dice", 0.2 * epoch - (0.45 if epoch == epochs else 0), epoch, walltime=clock)
+            dice = 0.2 * epoch - (0.45 if epoch == epochs else 0) + gain
+            val.add_scalar("val_mean_dice", dice, epoch, walltime=clock)
         clock += 1
         train.add_scalar("train_mean_dice", 0.2 * epoch, epoch, walltime=clock)
     train.close()
@@ -64,6 +66,20 @@ def test_training_curves_from_tensorboard_event_files(tmp_path, capsys):
     np.testing.assert_allclose(means, [2.0 / e - 0.02 for e in range(1, 5)], rtol=1e-5)
     _, _, _, by_count = plot_training_curves.epoch_losses(scalars, iterations_per_epoch=5)
     np.testing.assert_allclose(by_count, means)
+
+
+def test_training_curves_of_consecutive_stages_are_numbered_on(tmp_path, capsys):
+    """A fine-tuning stage after a first training: one curve, epochs and iterations continued, gaps not timed."""
+    plot_training_curves = _load_script("plot_training_curves")
+    _write_training_logs(tmp_path / "stage1")
+    _write_training_logs(tmp_path / "stage2", epochs=3, clock=5e6, gain=0.1)
+    output = tmp_path / "curves.png"
+    args = ["--logdir", str(tmp_path / "stage1"), str(tmp_path / "stage2"), "--output", str(output)]
+    assert plot_training_curves.main(args) == 0 and output.is_file()
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["epochs"] == 7 and summary["iterations"] == 35 and summary["stage_starts"] == [4]
+    assert summary["best_val_epoch"] == 6 and summary["best_val_mean_dice"] == pytest.approx(0.5)
+    assert summary["training_time_s"] == 27 + 20  # each stage from its first to its last event
 
 
 def test_training_curves_without_event_files_say_so(tmp_path, capsys):
