@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks.hrmedseg import ECMDecoder, LGViT
+from .input_check import check_volume_input
 
 __all__ = ["HRMedSeg"]
 
@@ -108,23 +109,7 @@ class HRMedSeg(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raises ``ValueError`` if ``x`` is not (B, in_channels, D, H, W) with D, H, W multiples of the patch size."""
-        if x.dim() != 5:
-            raise ValueError(
-                f"HRMedSeg expects a 5D input (batch, channels, depth, height, width), "
-                f"got a {x.dim()}D tensor of shape {list(x.shape)}."
-            )
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"HRMedSeg was built for {self.in_channels} input channel(s), got {x.shape[1]} "
-                f"(input shape {list(x.shape)})."
-            )
-        spatial = list(x.shape[2:])
-        for size in spatial:
-            if size % self.size_divisible != 0:
-                raise ValueError(
-                    f"HRMedSeg needs every spatial size to be a multiple of {self.size_divisible} (the patch size), "
-                    f"got {spatial}; pad the input (e.g. monai.transforms.DivisiblePadd(k={self.size_divisible}))."
-                )
+        check_volume_input(x, "HRMedSeg", self.in_channels, self.size_divisible)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """

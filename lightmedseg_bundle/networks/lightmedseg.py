@@ -19,6 +19,7 @@ from .blocks import (
     SkipRouter,
     get_projection_conv,
 )
+from .input_check import check_volume_input
 
 __all__ = ["LightMedSeg"]
 
@@ -122,23 +123,7 @@ class LightMedSeg(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raises ``ValueError`` if ``x`` is not (B, in_channels, D, H, W) with D, H, W multiples of 16."""
-        if x.dim() != 5:
-            raise ValueError(
-                f"LightMedSeg expects a 5D input (batch, channels, depth, height, width), "
-                f"got a {x.dim()}D tensor of shape {list(x.shape)}."
-            )
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"LightMedSeg was built for {self.in_channels} input channel(s), got {x.shape[1]} "
-                f"(input shape {list(x.shape)})."
-            )
-        spatial = list(x.shape[2:])
-        for size in spatial:
-            if size % self.size_divisible != 0:
-                raise ValueError(
-                    f"LightMedSeg needs every spatial size to be a multiple of {self.size_divisible}, got {spatial}; "
-                    f"pad the input (e.g. monai.transforms.DivisiblePadd(k={self.size_divisible}))."
-                )
+        check_volume_input(x, "LightMedSeg", self.in_channels, self.size_divisible)
 
     def routed_sources(self, skips: list[torch.Tensor], size: list[int]) -> list[torch.Tensor]:
         """

@@ -14,6 +14,7 @@ from .blocks.segmaformer import (
     OverlapPatchEmbed3d,
     RoPESelfAttention,
 )
+from .input_check import check_volume_input
 
 __all__ = ["SegMaFormer"]
 
@@ -125,23 +126,7 @@ class SegMaFormer(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raises ``ValueError`` if ``x`` is not (B, in_channels, D, H, W) with D, H, W multiples of size_divisible."""
-        if x.dim() != 5:
-            raise ValueError(
-                f"SegMaFormer expects a 5D input (batch, channels, depth, height, width), "
-                f"got a {x.dim()}D tensor of shape {list(x.shape)}."
-            )
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"SegMaFormer was built for {self.in_channels} input channel(s), got {x.shape[1]} "
-                f"(input shape {list(x.shape)})."
-            )
-        spatial = list(x.shape[2:])
-        for size in spatial:
-            if size % self.size_divisible != 0:
-                raise ValueError(
-                    f"SegMaFormer needs every spatial size to be a multiple of {self.size_divisible}, got {spatial}; "
-                    f"pad the input (e.g. monai.transforms.DivisiblePadd(k={self.size_divisible}))."
-                )
+        check_volume_input(x, "SegMaFormer", self.in_channels, self.size_divisible)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """

@@ -9,6 +9,7 @@ from torch import nn
 
 from .blocks.onednn_conv import OneDNNConv3d
 from .blocks.veloxseg import JLC, DualStreamEncoder, PixelShuffle3d, UpConv
+from .input_check import check_volume_input
 
 __all__ = ["VeloxSeg"]
 
@@ -150,23 +151,8 @@ class VeloxSeg(nn.Module):
         Raises ``ValueError`` if ``x`` is not (B, in_channels, D, H, W) with D, H, W multiples of ``size_divisible``
         and at least one of them twice that.
         """
-        if x.dim() != 5:
-            raise ValueError(
-                f"VeloxSeg expects a 5D input (batch, channels, depth, height, width), "
-                f"got a {x.dim()}D tensor of shape {list(x.shape)}."
-            )
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"VeloxSeg was built for {self.in_channels} input channel(s), got {x.shape[1]} "
-                f"(input shape {list(x.shape)})."
-            )
+        check_volume_input(x, "VeloxSeg", self.in_channels, self.size_divisible)
         spatial = list(x.shape[2:])
-        for size in spatial:
-            if size % self.size_divisible != 0:
-                raise ValueError(
-                    f"VeloxSeg needs every spatial size to be a multiple of {self.size_divisible}, got {spatial}; "
-                    f"pad the input (e.g. monai.transforms.DivisiblePadd(k={self.size_divisible}))."
-                )
         if max(spatial) < 2 * self.size_divisible:
             raise ValueError(
                 f"VeloxSeg needs at least one spatial size of {2 * self.size_divisible} or more, got {spatial}: the "
