@@ -142,20 +142,6 @@ def test_onnx_runtime_matches_eager(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "shape, message",
-    [
-        ((1, 1, 32, 32), "5D input"),
-        ((1, 2, 32, 32, 32), "built for 1 input channel"),
-        ((1, 1, 32, 40, 32), r"multiple of 16, got \[32, 40, 32\]"),
-    ],
-)
-def test_bad_input_gives_a_specific_error(shape, message):
-    net = RefineFormer3D(in_channels=1, out_channels=2)
-    with pytest.raises(ValueError, match=message):
-        net(torch.zeros(shape))
-
-
-@pytest.mark.parametrize(
     "kwargs, message",
     [
         ({"spatial_dims": 2}, "spatial_dims"),

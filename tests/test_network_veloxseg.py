@@ -110,19 +110,9 @@ def test_onnx_runtime_matches_eager(tmp_path):
         session.run(None, {"image": torch.randn(1, 2, 32, 32, 32).numpy()})
 
 
-@pytest.mark.parametrize(
-    "shape, message",
-    [
-        ((1, 1, 32, 32), "5D input"),
-        ((1, 2, 32, 32, 32), "built for 1 input channel"),
-        ((1, 1, 32, 40, 32), r"multiple of 16, got \[32, 40, 32\]"),
-        ((1, 1, 16, 16, 16), "at least one spatial size of 32"),
-    ],
-)
-def test_bad_input_gives_a_specific_error(shape, message):
-    net = VeloxSeg(in_channels=1, out_channels=2)
-    with pytest.raises(ValueError, match=message):
-        net(torch.zeros(shape))
+def test_an_all_16_input_is_too_small_for_the_bottleneck():
+    with pytest.raises(ValueError, match="at least one spatial size of 32"):
+        VeloxSeg(in_channels=1, out_channels=2)(torch.zeros(1, 1, 16, 16, 16))
 
 
 @pytest.mark.parametrize(
