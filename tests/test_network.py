@@ -119,9 +119,27 @@ def test_param_counts_match_architecture_doc(conv_type):
     assert sum(p.numel() for p in net.parameters()) == _documented_param_counts()[conv_type]
 
 
-def test_torchscript_matches_eager():
+def test_trilinear_head_interpolates_the_half_resolution_logits():
+    """``head_upsample="trilinear"`` drops the head's transposed conv: the logits are the D/2 logits interpolated."""
     torch.manual_seed(0)
-    net = LightMedSeg(in_channels=2, out_channels=3).eval()
+    paper = LightMedSeg(in_channels=1, out_channels=3)
+    net = LightMedSeg(in_channels=1, out_channels=3, head_upsample="trilinear").eval()
+    expand = sum(p.numel() for p in paper.head[1].parameters())
+    assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in paper.parameters()) - expand
+    x = torch.randn(1, 1, 32, 48, 16)
+    half = {}
+    net.head[0].register_forward_hook(lambda module, args, out: half.update(logits=out))
+    with torch.no_grad():
+        out = net(x)
+    assert half["logits"].shape == (1, 3, 16, 24, 8)
+    expected = torch.nn.functional.interpolate(half["logits"], scale_factor=2, mode="trilinear", align_corners=False)
+    torch.testing.assert_close(out, expected)
+
+
+@pytest.mark.parametrize("head_upsample", ["transposed", "trilinear"])
+def test_torchscript_matches_eager(head_upsample):
+    torch.manual_seed(0)
+    net = LightMedSeg(in_channels=2, out_channels=3, head_upsample=head_upsample).eval()
     scripted = torch.jit.script(net)
     for size in [(32, 32, 32), (16, 48, 32)]:
         x = torch.randn(1, 2, *size)
@@ -131,10 +149,11 @@ def test_torchscript_matches_eager():
         scripted(torch.randn(1, 2, 20, 32, 32))
 
 
-def test_onnx_runtime_matches_eager(tmp_path):
+@pytest.mark.parametrize("head_upsample", ["transposed", "trilinear"])
+def test_onnx_runtime_matches_eager(tmp_path, head_upsample):
     ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
-    net = LightMedSeg(in_channels=1, out_channels=3).eval()
+    net = LightMedSeg(in_channels=1, out_channels=3, head_upsample=head_upsample).eval()
     x = torch.randn(1, 1, 32, 48, 32)
     path = tmp_path / "lightmedseg.onnx"
     dynamic = {0: "batch", 2: "depth", 3: "height", 4: "width"}
@@ -158,6 +177,7 @@ def test_onnx_runtime_matches_eager(tmp_path):
         ({"channels": (8, 16, 32)}, "4 encoder stages"),
         ({"dropout": 1.0}, "dropout"),
         ({"in_channels": 0}, "positive"),
+        ({"head_upsample": "nearest"}, "head_upsample"),
     ],
 )
 def test_bad_constructor_arguments_give_a_specific_error(kwargs, message):

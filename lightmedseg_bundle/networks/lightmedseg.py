@@ -60,6 +60,10 @@ class LightMedSeg(nn.Module):
         act: activation type and arguments. Defaults to SiLU.
         return_priors: if True, ``forward`` returns ``(logits, anchors, texture)``: anchors (B, K, 3) and the
             texture map (B, 1, D/2, H/2, W/2), for quality assurance. Defaults to False (logits only).
+        head_upsample: how the head brings the D/2 logits to full size: ``"transposed"``, the paper's 2x2x2
+            transposed convolution, or ``"trilinear"`` interpolation, which lets boundaries fall between the
+            half-resolution voxels (better for small structures such as the hippocampus, see
+            docs/architecture.md). Defaults to ``"transposed"``.
     """
 
     __constants__ = ["size_divisible"]
@@ -78,6 +82,7 @@ class LightMedSeg(nn.Module):
         norm: tuple | str = ("group", {"num_groups": 4}),
         act: tuple | str = "silu",
         return_priors: bool = False,
+        head_upsample: str = "transposed",
     ):
         super().__init__()
         if spatial_dims != 3:
@@ -90,6 +95,8 @@ class LightMedSeg(nn.Module):
             raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
         if conv_type not in ("ghost", "standard"):
             raise ValueError(f"`conv_type` must be 'ghost' or 'standard', got {conv_type!r}.")
+        if head_upsample not in ("transposed", "trilinear"):
+            raise ValueError(f"`head_upsample` must be 'transposed' or 'trilinear', got {head_upsample!r}.")
         c1, c2, c3, c4 = (int(c) for c in channels)
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -117,9 +124,12 @@ class LightMedSeg(nn.Module):
             for j, (cin, cout) in enumerate(((c4, c4), (c4, c3), (c3, c2), (c2, c1)))
         )
         self.dropout = nn.Dropout3d(dropout)
-        self.head = nn.Sequential(
-            PointwiseConv3d(c1, out_channels), PatchExpandConv3d(out_channels, out_channels)
+        upsample = (
+            PatchExpandConv3d(out_channels, out_channels)
+            if head_upsample == "transposed"
+            else nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False)
         )
+        self.head = nn.Sequential(PointwiseConv3d(c1, out_channels), upsample)  # D/2 -> D
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raises ``ValueError`` if ``x`` is not (B, in_channels, D, H, W) with D, H, W multiples of 16."""
