@@ -10,7 +10,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "scripts" / "benchmark.py"
-MODELS = ("lightmedseg_ghost", "unet")
+MODELS = ("lightmedseg_ghost", "unet", "refineformer3d", "segmaformer", "veloxseg", "hrmedseg")
 NUMERIC_COLUMNS = (
     "params (M)",
     "MACs (G)",

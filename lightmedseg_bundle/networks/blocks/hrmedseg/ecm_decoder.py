@@ -76,7 +76,9 @@ class ECMDecoder(nn.Module):
         src = self.neck(features)  # (B, C, d, h, w)
         b, c, d, h, w = src.shape
         image_pe = self.position_embedding([d, h, w])  # (N, C)
-        tokens = self.class_tokens.unsqueeze(0).expand(b, -1, -1)  # (B, K, C)
+        # a copy, not an expanded view: a view of a parameter keeps requires_grad under no_grad/inference_mode,
+        # which FlopCounterMode's module tracker cannot hook
+        tokens = self.class_tokens.unsqueeze(0).repeat(b, 1, 1)  # (B, K, C)
         tokens, image = self.transformer(tokens, src.flatten(2).transpose(1, 2), image_pe)
         upscaled = self.upscale(image.transpose(1, 2).reshape(b, c, d, h, w))  # (B, C/8, 4d, 4h, 4w)
         weights = self.hypernetwork(tokens)  # (B, K, C/8)
