@@ -96,6 +96,15 @@ def _run(cmd: list[str], log: Path, threads: int) -> float:
     return time.perf_counter() - start
 
 
+def augmentation_names(files: Sequence[str]) -> list[str]:
+    """The transforms of ``augmentations`` in the merged ``files``, as the training used them."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(list(files))
+    return [t["_target_"].rsplit(".", 1)[-1] for t in parser["augmentations"]]
+
+
 def _per_class_metrics(eval_dir: Path) -> dict[str, dict[str, float]]:
     """``{"dice": {"anterior": ..., "mean": ...}, "hd95": {...}}`` from evaluate.json's ``per_class_metrics.csv``."""
     with open(eval_dir / "per_class_metrics.csv", newline="") as f:
@@ -150,6 +159,7 @@ def compare(name: str, args: argparse.Namespace) -> dict[str, Any]:
         train_cmd += ["--output_dir", str(run_dir / "train"), "--epochs", str(args.epochs)]
         result["train_seconds"] = _run(train_cmd, run_dir / "train.log", args.threads)
         result["epochs"] = args.epochs
+        result["augmentations"] = augmentation_names(files)
     print(f"[{name}] evaluating ...", flush=True)
     files = config_files(name, "train.json", "evaluate.json")
     eval_cmd = [*python, "evaluating", "--config_file", _config_arg(files), *common, "--output_dir", str(run_dir / "eval")]
@@ -176,6 +186,15 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _augmentation_groups(results: list[dict[str, Any]]) -> dict[tuple[str, ...], list[str]]:
+    """Trained networks grouped by the augmentations they were trained with (train.json may change between runs)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for r in results:
+        if "augmentations" in r:
+            groups.setdefault(tuple(r["augmentations"]), []).append(r["network"])
+    return groups
+
+
 def section(results: list[dict[str, Any]], args: argparse.Namespace, machine: dict[str, str]) -> list[str]:
     """The markdown section: setup, one row per network, and the issue's targets at this budget."""
     by_name = {r["network"]: r for r in results}
@@ -196,6 +215,10 @@ def section(results: list[dict[str, Any]], args: argparse.Namespace, machine: di
         "`model.pt` by validation Dice. Inference: median per-case time of the validation sliding window "
         f"(`validate#inferer`) on {results[0].get('latency_cases', args.num_cases) if results else args.num_cases} "
         "validation cases, loading and preprocessing excluded.",
+        *(
+            f"- Augmentation of {', '.join(names)}: {', '.join(augs) or 'none'}."
+            for augs, names in _augmentation_groups(results).items()
+        ),
         "",
         "| network | params (M) | params / SegResNet | epochs | training (min) | Dice anterior | Dice posterior "
         "| mean Dice | mean HD95 (mm) | CPU inference per case (ms) |",
@@ -215,8 +238,8 @@ def section(results: list[dict[str, Any]], args: argparse.Namespace, machine: di
         share = 100 * light["params"] / reference["params"]
         lines += [
             "",
-            f"At this budget LightMedSeg's mean Dice is {gap:+.1f} points below SegResNet's (target: within 2) "
-            f"with {share:.1f} % of its parameters (target: < 10 %).",
+            f"At this budget LightMedSeg's mean Dice is {abs(gap):.2f} points {'below' if gap > 0 else 'above'} "
+            f"SegResNet's (target: within 2 below) with {share:.1f} % of its parameters (target: < 10 %).",
         ]
     return lines + [END]
 
