@@ -36,15 +36,6 @@ def test_output_matches_input_size(conv_type, in_channels, out_channels, size):
     assert torch.isfinite(out).all()
 
 
-def test_every_parameter_receives_a_gradient():
-    torch.manual_seed(0)
-    net = LightMedSeg(in_channels=2, out_channels=3).train()
-    out = net(torch.randn(2, 2, 32, 32, 32))
-    (out * torch.randn_like(out)).sum().backward()
-    missing = [name for name, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-    assert not missing, f"parameters without gradient: {missing}"
-
-
 def test_priors_lie_in_unit_interval():
     net = LightMedSeg(in_channels=1, out_channels=3, num_anchors=5, return_priors=True).eval()
     with torch.no_grad():
@@ -91,16 +82,6 @@ def test_ghost_conv_makes_half_the_channels_cheaply():
     assert ghost(torch.randn(1, 4, 8, 8, 8)).shape == (1, 8, 4, 4, 4)
     assert ghost.primary.out_channels == 4 and ghost.cheap.groups == 4
     assert GhostConv3d(4, 7)(torch.randn(1, 4, 4, 4, 4)).shape[1] == 7
-
-
-def test_eval_mode_is_deterministic_and_dropout_only_acts_in_training():
-    torch.manual_seed(0)
-    net = LightMedSeg(in_channels=1, out_channels=3, dropout=0.5).eval()
-    x = torch.randn(1, 1, 32, 32, 32)
-    with torch.no_grad():
-        assert torch.equal(net(x), net(x))
-        net.train()
-        assert not torch.allclose(net(x), net(x)), "MC-dropout needs stochastic outputs in train mode"
 
 
 def _documented_param_counts() -> dict[str, int]:
