@@ -4,7 +4,7 @@ Runs the same ``python -m monai.bundle run ...`` commands as the model card (doc
 root, on a synthetic hippocampus-like dataset, and writes everything under ``--output`` (default
 ``demo_output/``)::
 
-    python scripts/demo.py                  # about 2 minutes on 2 idle CPU cores (60 epochs)
+    python scripts/demo.py                  # a few minutes on 2 idle CPU cores (60 epochs; 10 min beside a test run)
     python scripts/demo.py --epochs 10 --output /tmp/lightmedseg_demo
 """
 
