@@ -138,6 +138,26 @@ KEPT_SECTIONS = ("runtimes", "comparison")
 """Marked sections of the report that other scripts write (benchmark_runtimes.py, compare_networks.py): kept."""
 
 
+def section_markers(name: str) -> tuple[str, str]:
+    """The HTML comments that delimit the report section ``name``."""
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def write_section(path: Path, name: str, lines: list[str]) -> None:
+    """Replace the section ``name`` of ``path`` by ``lines`` (which start and end with its markers), or append
+    it; the rest of the file is kept."""
+    start, end = section_markers(name)
+    text = path.read_text() if path.is_file() else "# LightMedSeg benchmarks\n"
+    block = "\n".join(lines)
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
 def _proc_status_bytes(field: str) -> int | None:
     """Return a ``kB`` field of ``/proc/self/status`` (e.g. ``VmHWM``) in bytes, or None where unavailable."""
     try:
@@ -429,7 +449,7 @@ def write_report(path: Path, args: argparse.Namespace, machine: dict[str, str], 
     lines += ["## Targets", "", *target_lines(results, cuda), ""]
     old = path.read_text() if path.is_file() else ""
     for name in KEPT_SECTIONS:
-        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        start, end = section_markers(name)
         if start in old and end in old:
             lines += [start + old.split(start, 1)[1].split(end, 1)[0] + end, ""]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import machine_info, peak_rss_bytes, reset_peak_rss  # noqa: E402  (scripts/benchmark.py)
+from benchmark import (  # noqa: E402  (scripts/benchmark.py)
+    machine_info,
+    peak_rss_bytes,
+    reset_peak_rss,
+    section_markers,
+    write_section,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = REPO_ROOT / "configs"
@@ -72,7 +78,7 @@ WORKLOADS = {  # sliding window of the config each workload stands for; the hipp
     },
     "large": {"roi_size": (128, 128, 128), "sw_batch_size": 2, "in_channels": 4},
 }
-START, END = "<!-- runtimes:start -->", "<!-- runtimes:end -->"
+START, END = section_markers("runtimes")
 RESULT_PREFIX = "RUNTIMES_RESULT "
 MIB = 2**20
 
@@ -300,19 +306,6 @@ def report_section(args: argparse.Namespace, machine: dict[str, str], results: d
     return lines
 
 
-def write_section(path: Path, section: list[str]) -> None:
-    """Replace the marked section of ``path``, or append it; the rest of the file is kept."""
-    text = path.read_text() if path.is_file() else "# LightMedSeg benchmarks\n"
-    block = "\n".join(section)
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
     parser.add_argument("--runtimes", default=",".join(RUNTIMES), help=f"comma-separated subset of {RUNTIMES}")
@@ -370,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.json is not None:
         raw = {f"{runtime}/{workload}": result for (runtime, workload), result in results.items()}
         args.json.write_text(json.dumps({"machine": machine, "results": raw}, indent=2))
-    write_section(args.output, section)
+    write_section(args.output, "runtimes", section)
     print("\n".join(section))
     print(f"Section written to {args.output}")
 

@@ -43,14 +43,14 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import machine_info  # noqa: E402  (scripts/benchmark.py)
+from benchmark import machine_info, section_markers, write_section  # noqa: E402  (scripts/benchmark.py)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = REPO_ROOT / "configs"
 DEFAULT_NETWORK = "lightmedseg"
 SHIPPED = "lightmedseg_shipped"
 REFERENCE = "segresnet"
-START, END = "<!-- comparison:start -->", "<!-- comparison:end -->"
+START, END = section_markers("comparison")
 RESULT_PREFIX = "COMPARISON_RESULT "
 
 
@@ -244,18 +244,6 @@ def section(results: list[dict[str, Any]], args: argparse.Namespace, machine: di
     return lines + [END]
 
 
-def write_section(path: Path, lines: list[str]) -> None:
-    """Replace the marked section of ``path``, or append it; the rest of the file is kept."""
-    text = path.read_text() if path.is_file() else "# LightMedSeg benchmarks\n"
-    block = "\n".join(lines)
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
     parser.add_argument("--networks", default="lightmedseg,unet,segresnet", help="comma-separated network names")
@@ -307,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         r = results[-1]
         print(f"[{name}] mean Dice {r['dice']['mean']:.4f}, HD95 {r['hd95']['mean']:.2f} mm, "
               f"{r['latency_ms']:.0f} ms/case", flush=True)  # fmt: skip
-    write_section(args.output, section(results, args, machine))
+    write_section(args.output, "comparison", section(results, args, machine))
     print(f"wrote {args.output}")
 
 
