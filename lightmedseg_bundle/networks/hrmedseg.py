@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks.hrmedseg import ECMDecoder, LGViT
-from .input_check import check_volume_input
+from .input_check import check_network_args, check_volume_input
 
 __all__ = ["HRMedSeg"]
 
@@ -70,10 +70,7 @@ class HRMedSeg(nn.Module):
         act: tuple | str = "gelu",
     ):
         super().__init__()
-        if spatial_dims != 3:
-            raise ValueError(f"`spatial_dims` can only be 3 (this HRMedSeg is the 3D adaptation), got {spatial_dims}.")
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(f"`in_channels` and `out_channels` must be positive, got {in_channels}, {out_channels}.")
+        check_network_args("HRMedSeg", spatial_dims, in_channels, out_channels)
         if patch_size < 4 or patch_size & (patch_size - 1) != 0:
             raise ValueError(
                 f"`patch_size` must be a power of two of at least 4 (the decoder upscales 4x), got {patch_size}."

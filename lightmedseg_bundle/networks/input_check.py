@@ -1,10 +1,19 @@
-"""The input check every network of the bundle runs first in ``forward``, with one wording for all."""
+"""The checks every network of the bundle runs on its constructor arguments and, first in ``forward``, on its
+input, with one wording for all."""
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["check_volume_input"]
+__all__ = ["check_network_args", "check_volume_input"]
+
+
+def check_network_args(network: str, spatial_dims: int, in_channels: int, out_channels: int) -> None:
+    """Raises ``ValueError`` unless the network ``network`` is asked for 3D with positive channel counts."""
+    if spatial_dims != 3:
+        raise ValueError(f"`spatial_dims` can only be 3 ({network} is a 3D network), got {spatial_dims}.")
+    if in_channels < 1 or out_channels < 1:
+        raise ValueError(f"`in_channels` and `out_channels` must be positive, got {in_channels}, {out_channels}.")
 
 
 def check_volume_input(x: torch.Tensor, network: str, in_channels: int, size_divisible: int) -> None:

@@ -19,7 +19,7 @@ from .blocks import (
     SkipRouter,
     get_projection_conv,
 )
-from .input_check import check_volume_input
+from .input_check import check_network_args, check_volume_input
 
 __all__ = ["LightMedSeg"]
 
@@ -85,12 +85,9 @@ class LightMedSeg(nn.Module):
         head_upsample: str = "transposed",
     ):
         super().__init__()
-        if spatial_dims != 3:
-            raise ValueError(f"`spatial_dims` can only be 3 (LightMedSeg is a 3D network), got {spatial_dims}.")
+        check_network_args("LightMedSeg", spatial_dims, in_channels, out_channels)
         if len(channels) != 4:
             raise ValueError(f"`channels` must hold the widths of the 4 encoder stages, got {tuple(channels)}.")
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(f"`in_channels` and `out_channels` must be positive, got {in_channels}, {out_channels}.")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
         if conv_type not in ("ghost", "standard"):

@@ -8,7 +8,7 @@ from torch import nn
 
 from .blocks import PatchExpandConv3d
 from .blocks.refineformer import RefineFormerDecoderStage, RefineFormerEncoderStage
-from .input_check import check_volume_input
+from .input_check import check_network_args, check_volume_input
 
 __all__ = ["RefineFormer3D"]
 
@@ -78,10 +78,7 @@ class RefineFormer3D(nn.Module):
         act: tuple | str = "gelu",
     ):
         super().__init__()
-        if spatial_dims != 3:
-            raise ValueError(f"`spatial_dims` can only be 3 (RefineFormer3D is a 3D network), got {spatial_dims}.")
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(f"`in_channels` and `out_channels` must be positive, got {in_channels}, {out_channels}.")
+        check_network_args("RefineFormer3D", spatial_dims, in_channels, out_channels)
         for name, values in (
             ("channels", channels), ("depths", depths), ("num_heads", num_heads), ("reduction_ratios", reduction_ratios)
         ):  # fmt: skip

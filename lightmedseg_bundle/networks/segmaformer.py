@@ -14,7 +14,7 @@ from .blocks.segmaformer import (
     OverlapPatchEmbed3d,
     RoPESelfAttention,
 )
-from .input_check import check_volume_input
+from .input_check import check_network_args, check_volume_input
 
 __all__ = ["SegMaFormer"]
 
@@ -77,10 +77,7 @@ class SegMaFormer(nn.Module):
         act: tuple | str = "relu",
     ):
         super().__init__()
-        if spatial_dims != 3:
-            raise ValueError(f"`spatial_dims` can only be 3 (SegMaFormer is a 3D network), got {spatial_dims}.")
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(f"`in_channels` and `out_channels` must be positive, got {in_channels}, {out_channels}.")
+        check_network_args("SegMaFormer", spatial_dims, in_channels, out_channels)
         if len(embed_dims) != 4 or len(depths) != 4:
             raise ValueError(
                 f"`embed_dims` and `depths` must hold one value for each of the 4 encoder stages, "

@@ -9,7 +9,7 @@ from torch import nn
 
 from .blocks.onednn_conv import OneDNNConv3d
 from .blocks.veloxseg import JLC, DualStreamEncoder, PixelShuffle3d, UpConv
-from .input_check import check_volume_input
+from .input_check import check_network_args, check_volume_input
 
 __all__ = ["VeloxSeg"]
 
@@ -87,10 +87,7 @@ class VeloxSeg(nn.Module):
         act: tuple | str = "gelu",
     ):
         super().__init__()
-        if spatial_dims != 3:
-            raise ValueError(f"`spatial_dims` can only be 3 (VeloxSeg is a 3D network), got {spatial_dims}.")
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(f"`in_channels` and `out_channels` must be positive, got {in_channels}, {out_channels}.")
+        check_network_args("VeloxSeg", spatial_dims, in_channels, out_channels)
         modality_channels = [in_channels] if modality_channels is None else [int(c) for c in modality_channels]
         if not modality_channels or min(modality_channels) < 1 or sum(modality_channels) != in_channels:
             raise ValueError(
