@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -89,37 +88,6 @@ def test_flop_counter_counts_the_attention():
         attention(query, context)
     attention_flops = sum(n for op, n in counter.get_flop_counts()["Global"].items() if "attention" in str(op))
     assert attention_flops == 2 * 2 * 64 * 8 * 8  # Q K^T and A V: 2 * N_q * N_kv * C multiply-adds each
-
-
-def test_torchscript_matches_eager():
-    torch.manual_seed(0)
-    net = RefineFormer3D(in_channels=2, out_channels=3).eval()
-    scripted = torch.jit.script(net)
-    for size in [(32, 32, 32), (16, 48, 32)]:
-        x = torch.randn(1, 2, *size)
-        with torch.no_grad():
-            assert torch.allclose(scripted(x), net(x), atol=1e-4)
-    with pytest.raises(torch.jit.Error, match="multiple of 16"):
-        scripted(torch.randn(1, 2, 20, 32, 32))
-
-
-def test_onnx_runtime_matches_eager(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    torch.manual_seed(0)
-    net = RefineFormer3D(in_channels=1, out_channels=3).eval()
-    x = torch.randn(1, 1, 32, 48, 32)
-    path = tmp_path / "refineformer3d.onnx"
-    dynamic = {0: "batch", 2: "depth", 3: "height", 4: "width"}
-    torch.onnx.export(
-        net, (x,), str(path), dynamo=False, input_names=["image"], output_names=["pred"],
-        dynamic_axes={"image": dynamic, "pred": dynamic}, opset_version=17,
-    )  # fmt: skip
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for size in [(32, 48, 32), (64, 32, 16)]:
-        x = torch.randn(1, 1, *size)
-        with torch.no_grad():
-            expected = net(x).numpy()
-        np.testing.assert_allclose(session.run(None, {"image": x.numpy()})[0], expected, atol=1e-4)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -124,37 +123,6 @@ def test_param_count_is_close_to_the_paper():
     net = SegMaFormer(in_channels=4, out_channels=3)
     count = sum(p.numel() for p in net.parameters())
     assert abs(count - PAPER_PARAMS) <= 0.15 * PAPER_PARAMS, f"{count} parameters, paper reports {PAPER_PARAMS}"
-
-
-def test_torchscript_matches_eager():
-    torch.manual_seed(0)
-    net = SegMaFormer(in_channels=2, out_channels=3).eval()
-    scripted = torch.jit.script(net)
-    for size in [(32, 32, 32), (16, 48, 32)]:
-        x = torch.randn(1, 2, *size)
-        with torch.no_grad():
-            assert torch.allclose(scripted(x), net(x), atol=1e-4)
-    with pytest.raises(torch.jit.Error, match="multiple of 8"):
-        scripted(torch.randn(1, 2, 20, 32, 32))
-
-
-def test_onnx_runtime_matches_eager_at_every_size(tmp_path):
-    """The scan's chunk loop is exported as an ONNX loop, so one export with dynamic axes serves all sizes."""
-    ort = pytest.importorskip("onnxruntime")
-    torch.manual_seed(0)
-    net = SegMaFormer(in_channels=1, out_channels=3).eval()
-    path = tmp_path / "segmaformer.onnx"
-    dynamic = {0: "batch", 2: "depth", 3: "height", 4: "width"}
-    torch.onnx.export(
-        net, (torch.randn(1, 1, 16, 16, 16),), str(path), dynamo=False, input_names=["image"],
-        output_names=["pred"], dynamic_axes={"image": dynamic, "pred": dynamic}, opset_version=17,
-    )
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for size in [(16, 16, 16), (48, 64, 48)]:  # 8 and 288 scan steps in the first stage
-        x = torch.randn(1, 1, *size)
-        with torch.no_grad():
-            expected = net(x).numpy()
-        np.testing.assert_allclose(session.run(None, {"image": x.numpy()})[0], expected, atol=1e-4)
 
 
 def test_size_multiple_follows_the_sequence_reductions():

@@ -1,8 +1,10 @@
 """What every network of the bundle must do the same way: check its input, train every parameter, be
-deterministic in evaluation and stochastic through dropout in training (MONAI Label's MC-dropout scoring)."""
+deterministic in evaluation and stochastic through dropout in training (MONAI Label's MC-dropout scoring), and
+export to TorchScript and to ONNX with dynamic axes where its ops allow (VeloxSeg's windows do not: its own test)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,6 +14,23 @@ NETWORKS = [HRMedSeg, LightMedSeg, RefineFormer3D, SegMaFormer, VeloxSeg]
 #: constructor arguments for the gradient test: every parameter must be used (no stochastic depth, two modalities)
 GRADIENT_KWARGS = {HRMedSeg: {"drop_path_rate": 0.0}, VeloxSeg: {"modality_channels": (1, 1)}}
 WITH_DROPOUT = [LightMedSeg, RefineFormer3D, SegMaFormer, VeloxSeg]
+#: networks (with constructor arguments) that export to TorchScript and to ONNX with dynamic spatial axes
+EXPORTABLE = [
+    (LightMedSeg, {"head_upsample": "transposed"}),
+    (LightMedSeg, {"head_upsample": "trilinear"}),
+    (RefineFormer3D, {}),
+    (HRMedSeg, {}),
+    (SegMaFormer, {}),
+]
+#: ONNX export size and the sizes checked; SegMaFormer's scan loop is exported as an ONNX loop, so an export at 16^3
+#: (8 scan steps in stage 1) must also serve 48x64x48 (288 steps)
+ONNX_SIZES = {SegMaFormer: ((16, 16, 16), [(16, 16, 16), (48, 64, 48)])}
+DEFAULT_ONNX_SIZES = ((32, 48, 32), [(32, 48, 32), (64, 32, 16)])
+
+
+def _export_id(case) -> str:
+    network, kwargs = case
+    return "-".join([network.__name__, *map(str, kwargs.values())])
 
 
 @pytest.mark.parametrize("network", NETWORKS, ids=lambda n: n.__name__)
@@ -48,3 +67,38 @@ def test_eval_mode_is_deterministic_and_dropout_only_acts_in_training(network):
         assert torch.equal(net(x), net(x))
         net.train()
         assert not torch.allclose(net(x), net(x)), "MC-dropout needs stochastic outputs in train mode"
+
+
+@pytest.mark.parametrize("case", EXPORTABLE, ids=_export_id)
+def test_torchscript_matches_eager(case):
+    network, kwargs = case
+    torch.manual_seed(0)
+    net = network(spatial_dims=3, in_channels=2, out_channels=3, **kwargs).eval()
+    scripted = torch.jit.script(net)
+    for size in [(32, 32, 32), (16, 48, 32)]:
+        x = torch.randn(1, 2, *size)
+        with torch.no_grad():
+            assert torch.allclose(scripted(x), net(x), atol=1e-4)
+    with pytest.raises(torch.jit.Error, match=f"multiple of {net.size_divisible}"):
+        scripted(torch.randn(1, 2, 20, 32, 32))
+
+
+@pytest.mark.parametrize("case", EXPORTABLE, ids=_export_id)
+def test_onnx_runtime_matches_eager_at_every_size(tmp_path, case):
+    ort = pytest.importorskip("onnxruntime")
+    network, kwargs = case
+    torch.manual_seed(0)
+    net = network(spatial_dims=3, in_channels=1, out_channels=3, **kwargs).eval()
+    export_size, sizes = ONNX_SIZES.get(network, DEFAULT_ONNX_SIZES)
+    path = tmp_path / "network.onnx"
+    dynamic = {0: "batch", 2: "depth", 3: "height", 4: "width"}
+    torch.onnx.export(
+        net, (torch.randn(1, 1, *export_size),), str(path), dynamo=False, input_names=["image"],
+        output_names=["pred"], dynamic_axes={"image": dynamic, "pred": dynamic}, opset_version=17,
+    )  # fmt: skip
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for size in sizes:
+        x = torch.randn(1, 1, *size)
+        with torch.no_grad():
+            expected = net(x).numpy()
+        np.testing.assert_allclose(session.run(None, {"image": x.numpy()})[0], expected, atol=1e-4)
