@@ -65,15 +65,20 @@ def config_files(name: str, *base: str) -> list[str]:
     return files
 
 
+def checkpoint_dir(name: str, work_dir: Path) -> Path:
+    """Where network ``name``'s ``model.pt`` is: the bundle's ``models/`` for the shipped row, else its run's."""
+    return REPO_ROOT / "models" if name == SHIPPED else work_dir / name / "models"
+
+
 def _config_arg(files: Sequence[str]) -> str:
     return "[" + ",".join(f"'{f}'" for f in files) + "]"
 
 
-def _common_overrides(args: argparse.Namespace, run_dir: Path) -> list[str]:
+def _common_overrides(args: argparse.Namespace, ckpt_dir: Path) -> list[str]:
     overrides = [
         "--bundle_root", str(REPO_ROOT),
         "--dataset_dir", str(args.dataset_dir),
-        "--ckpt_dir", str(run_dir / "models"),
+        "--ckpt_dir", str(ckpt_dir),
         "--num_workers", str(args.num_workers),
     ]  # fmt: skip
     if args.num_train_cases:
@@ -122,7 +127,7 @@ def latency_worker(args: argparse.Namespace) -> dict[str, Any]:
     parser.read_config(config_files(name, "train.json"))
     parser.update({"bundle_root": str(REPO_ROOT), "dataset_dir": str(args.dataset_dir), "num_workers": 0})
     network = parser.get_parsed_content("network_def")
-    weights = REPO_ROOT / "models" / "model.pt" if name == SHIPPED else args.work_dir / name / "models" / "model.pt"
+    weights = checkpoint_dir(name, args.work_dir) / "model.pt"
     network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     network.eval()
     preprocessing = parser.get_parsed_content("validate#preprocessing")
@@ -148,11 +153,9 @@ def compare(name: str, args: argparse.Namespace) -> dict[str, Any]:
     run_dir = args.work_dir / name
     run_dir.mkdir(parents=True, exist_ok=True)
     python = [sys.executable, "-m", "monai.bundle", "run"]
-    common = _common_overrides(args, run_dir)
+    common = _common_overrides(args, checkpoint_dir(name, args.work_dir))
     result: dict[str, Any] = {"network": name, "threads": args.threads}
-    if name == SHIPPED:
-        common[common.index("--ckpt_dir") + 1] = str(REPO_ROOT / "models")
-    else:
+    if name != SHIPPED:
         files = config_files(name, "train.json")
         print(f"[{name}] training {args.epochs} epoch(s) ...", flush=True)
         train_cmd = [*python, "training", "--config_file", _config_arg(files), *common]
