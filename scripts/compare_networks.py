@@ -266,13 +266,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.networks = [n.strip() for n in args.networks.split(",") if n.strip()]
     if args.epochs < 1 or args.threads < 1 or args.num_cases < 1:
         parser.error("--epochs, --threads and --num-cases must be at least 1")
-    if not (args.dataset_dir / "dataset.json").is_file():
-        parser.error(f"--dataset-dir {args.dataset_dir} has no dataset.json")
     for name in args.networks:
         try:
             config_files(name)
         except FileNotFoundError as e:
             parser.error(str(e))
+    if not (args.dataset_dir / "dataset.json").is_file():
+        parser.error(f"--dataset-dir {args.dataset_dir} has no dataset.json")
     args.work_dir = args.work_dir.resolve()
     args.dataset_dir = args.dataset_dir.resolve()
     return args
