@@ -3,7 +3,7 @@
 Each module holds one concern:
 
 - :mod:`.datalist`: Decathlon ``dataset.json`` train/validation split, inference image lists.
-- :mod:`.checkpoints`: checkpoint handlers that include the trainer, what `--resume` and `--pretrained_weights` load.
+- :mod:`.checkpoints`: atomic checkpoint handlers (one includes the trainer), what `--resume` and `--pretrained_weights` load.
 - :mod:`.flags`: reading boolean config ids given on the command line (``--resume true``).
 - :mod:`.tta`: flip test-time augmentation as an inferer wrapper.
 - :mod:`.metrics_report`: per-case metrics CSV with class names and a per-class summary log.
@@ -13,7 +13,14 @@ Each module holds one concern:
 """
 
 from . import checkpoints, datalist, distributed, errors, flags, metrics_report, progress, tta
-from .checkpoints import TrainerCheckpointLoader, TrainerCheckpointSaver, latest_checkpoint, pretrained_path, resume_path
+from .checkpoints import (
+    AtomicCheckpointSaver,
+    TrainerCheckpointLoader,
+    TrainerCheckpointSaver,
+    latest_checkpoint,
+    pretrained_path,
+    resume_path,
+)
 from .datalist import image_datalist, limit_cases, train_val_split
 from .distributed import log_rank_progress
 from .errors import install_error_summary
@@ -23,6 +30,7 @@ from .progress import LossProgressBar
 from .tta import FlipTTAInferer
 
 __all__ = [
+    "AtomicCheckpointSaver",
     "FlipTTAInferer",
     "TrainerCheckpointLoader",
     "TrainerCheckpointSaver",

@@ -1,9 +1,12 @@
 """Checkpoints written by ``train.json``, the one ``--resume true`` continues from and ``--pretrained_weights``.
 
 ``train#handlers`` saves ``{model, optimizer, lr_scheduler, trainer}`` each epoch as
-``<ckpt_dir>/checkpoint_epoch=<N>.pt`` (ignite ``DiskSaver`` writes to a temporary file and renames it, so a
-run killed while saving leaves the previous checkpoint intact). The best model by validation Dice is
-``<ckpt_dir>/model.pt`` (the network's ``state_dict`` only). Both load with ``torch.load(..., weights_only=True)``.
+``<ckpt_dir>/checkpoint_epoch=<N>.pt``; the best model by validation Dice is ``<ckpt_dir>/model.pt`` (the
+network's ``state_dict`` only). Both load with ``torch.load(..., weights_only=True)``.
+
+Both are written by :class:`AtomicCheckpointSaver`: MONAI's ``CheckpointSaver`` writes in place (``atomic=False``)
+and ignite deletes the checkpoint being replaced *before* writing the new one, so a run killed while saving could
+leave a truncated ``checkpoint_epoch=<N>.pt`` (``--resume`` then fails) or no ``model.pt`` at all.
 """
 
 from __future__ import annotations
@@ -12,15 +15,27 @@ import glob
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import torch
 from ignite.engine import Engine
+from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointLoader, CheckpointSaver
 
 from .flags import as_bool
 
-__all__ = ["latest_checkpoint", "pretrained_path", "resume_path", "TrainerCheckpointSaver", "TrainerCheckpointLoader"]
+__all__ = [
+    "AtomicCheckpointSaver",
+    "AtomicDiskSaver",
+    "latest_checkpoint",
+    "pretrained_path",
+    "resume_path",
+    "TrainerCheckpointSaver",
+    "TrainerCheckpointLoader",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -74,12 +89,75 @@ def pretrained_path(path: str | None) -> str | None:
     return str(path)
 
 
+class AtomicDiskSaver(BaseSaveHandler):
+    """Save handler for ignite ``Checkpoint`` that never leaves a partial file or a gap without a checkpoint.
+
+    Each checkpoint goes to a hidden temporary file in ``dirname``, is flushed to disk, then renamed over its final
+    name. ignite asks to remove the checkpoint being replaced before it saves the new one; that removal waits until
+    the new file is in place. A temporary file left by a killed run is deleted by the next saver of that folder.
+
+    Args:
+        dirname: folder of the checkpoints (created if missing).
+        filename: a fixed file name (as ``model.pt``) used instead of the one ignite makes up.
+    """
+
+    _TMP_PREFIX = ".saving-"
+
+    def __init__(self, dirname: str | os.PathLike, filename: str | None = None) -> None:
+        self.dirname = Path(dirname)
+        self.filename = filename
+        self._to_remove: list[Path] = []
+        for stale in self.dirname.glob(f"{self._TMP_PREFIX}*"):
+            stale.unlink(missing_ok=True)
+
+    def _path(self, filename: str) -> Path:
+        return self.dirname / (self.filename or filename)
+
+    def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
+        path = self._path(filename)
+        self.dirname.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f"{self._TMP_PREFIX}{path.name}.", dir=self.dirname)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes it private to the user; torch.save(path) would not
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        for old in self._to_remove:
+            if old != path:
+                old.unlink(missing_ok=True)
+        self._to_remove = []
+
+    def remove(self, filename: str) -> None:
+        self._to_remove.append(self._path(filename))
+
+
+class AtomicCheckpointSaver(CheckpointSaver):
+    """MONAI ``CheckpointSaver`` whose files are written by :class:`AtomicDiskSaver`. Arguments as MONAI's."""
+
+    def __init__(self, save_dir: str, save_dict: Mapping[str, Any], **kwargs: Any) -> None:
+        super().__init__(save_dir, dict(save_dict), **kwargs)
+        fixed_names = {
+            "_final_checkpoint": self._final_filename,
+            "_key_metric_checkpoint": kwargs.get("key_metric_filename"),
+            "_interval_checkpoint": None,
+        }
+        for attribute, filename in fixed_names.items():
+            checkpoint = getattr(self, attribute)
+            if checkpoint is not None:
+                checkpoint.save_handler = AtomicDiskSaver(save_dir, filename)
+
+
 class TrainerCheckpointSaver:
-    """``CheckpointSaver`` that also saves the engine it is attached to (under ``engine_key``).
+    """:class:`AtomicCheckpointSaver` that also saves the engine it is attached to (under ``engine_key``).
 
     A config cannot put ``"trainer": "@train#trainer"`` into a handler of ``train#handlers`` (the trainer is
     built from that list: a circular reference), so the trainer is added when the handler is attached.
-    All other arguments go to :class:`monai.handlers.CheckpointSaver`.
+    All other arguments go to :class:`AtomicCheckpointSaver`.
     """
 
     def __init__(self, save_dir: str, save_dict: Mapping[str, Any], engine_key: str = "trainer", **kwargs: Any) -> None:
@@ -87,10 +165,10 @@ class TrainerCheckpointSaver:
         self.save_dict = dict(save_dict)
         self.engine_key = engine_key
         self.kwargs = kwargs
-        self.saver: CheckpointSaver | None = None
+        self.saver: AtomicCheckpointSaver | None = None
 
     def attach(self, engine: Engine) -> None:
-        self.saver = CheckpointSaver(self.save_dir, {**self.save_dict, self.engine_key: engine}, **self.kwargs)
+        self.saver = AtomicCheckpointSaver(self.save_dir, {**self.save_dict, self.engine_key: engine}, **self.kwargs)
         self.saver.attach(engine)
 
 
