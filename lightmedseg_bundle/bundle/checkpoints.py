@@ -30,11 +30,11 @@ from .flags import as_bool
 __all__ = [
     "AtomicCheckpointSaver",
     "AtomicDiskSaver",
+    "TrainerCheckpointLoader",
+    "TrainerCheckpointSaver",
     "latest_checkpoint",
     "pretrained_path",
     "resume_path",
-    "TrainerCheckpointSaver",
-    "TrainerCheckpointLoader",
 ]
 
 logger = logging.getLogger(__name__)
