@@ -3,7 +3,8 @@
 ``models/model.pt`` (what ``evaluate.json`` and ``inference.json`` load by default) is scored with the real
 ``python -m monai.bundle run evaluating --config_file "['configs/train.json','configs/evaluate.json']"`` from the
 bundle root, with the configs' defaults (the fixed 80/20 split of ``dataset.json``, ``roi_size``, sliding window),
-on all validation cases of MSD Task04, and compared with ``eval_metrics`` of ``configs/metadata.json``. Only
+on all validation cases of MSD Task04, and compared with ``eval_metrics`` of ``configs/metadata.json``: once as
+is, once with ``--tta true`` (left-right flip test-time augmentation, keys ending in ``_tta``). Only
 ``num_workers`` is overridden (0: the same numbers, fewer processes on a shared machine).
 """
 
@@ -27,11 +28,14 @@ HD95_TOLERANCE = 0.25
 
 @needs_hippocampus
 @pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"{WEIGHTS} absent: no shipped weights to evaluate")
-def test_shipped_weights_reach_the_documented_validation_dice(tmp_path):
-    documented = json.loads((CONFIGS / "metadata.json").read_text()).get("eval_metrics", {})
-    assert "mean_dice" in documented, (
+@pytest.mark.parametrize("tta", [False, True], ids=["plain", "flip-tta"])
+def test_shipped_weights_reach_the_documented_validation_dice(tmp_path, tta):
+    suffix = "_tta" if tta else ""
+    metrics = json.loads((CONFIGS / "metadata.json").read_text()).get("eval_metrics", {})
+    documented = {key[: len(key) - len(suffix)]: value for key, value in metrics.items() if key.endswith(suffix)}
+    assert f"mean_dice{suffix}" in metrics, (
         "configs/metadata.json must document the shipped weights' validation Dice in eval_metrics "
-        "(mean_dice, dice_anterior, dice_posterior, mean_hd95, ...)"
+        f"(mean_dice{suffix}, dice_anterior{suffix}, dice_posterior{suffix}, mean_hd95{suffix}, ...)"
     )
     output_dir = tmp_path / "eval"
     cmd = [
@@ -40,6 +44,7 @@ def test_shipped_weights_reach_the_documented_validation_dice(tmp_path):
         "--dataset_dir", str(HIPPOCAMPUS_DIR),
         "--output_dir", str(output_dir),
         "--num_workers", "0",
+        "--tta", str(tta).lower(),
     ]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
