@@ -16,6 +16,9 @@ parameters, MACs, forward latency and peak memory. Each model is measured in a f
   Linux because a child process inherits its parent's ``ru_maxrss`` across fork/exec; it is the fallback where
   ``/proc`` is not available. On CUDA, :func:`torch.cuda.max_memory_allocated` is reported as well and is the
   memory used for the ratios and targets.
+- Peak tensor memory: the most bytes of tensor storage alive at once during one more forward pass (input and weights
+  excluded), tracked by :class:`LiveTensorMemory`. Unlike RSS it leaves out the runtime's own memory (oneDNN
+  primitive caches and scratchpads, allocator slack), so it shows what the network's activations need.
 
 A model is skipped, with the reason printed and tabled, when it cannot be constructed for the requested size, lacks
 an optional dependency (UNETR and SwinUNETR need ``einops``), runs out of memory, or its worker exceeds
@@ -44,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +58,8 @@ import torch
 from monai.networks.nets import UNETR, SegResNet, SwinUNETR, UNet
 from monai.utils import OptionalImportError
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
 from lightmedseg_bundle.networks import HRMedSeg, LightMedSeg, RefineFormer3D, SegMaFormer, VeloxSeg
@@ -194,6 +200,39 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+class LiveTensorMemory(TorchDispatchMode):
+    """Peak bytes of tensor storage created under this mode and alive at once (``peak``).
+
+    Every op's output storage is counted when it is created and uncounted when it is freed (a ``weakref.finalize``
+    on the storage, whose Python object lives as long as the storage); views share their base's storage.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._counted: set[int] = set()
+
+    def _free(self, key: int, nbytes: int) -> None:
+        self.live -= nbytes
+        self._counted.discard(key)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 (dispatch protocol)
+        out = func(*args, **(kwargs or {}))
+        for item in tree_flatten(out)[0]:
+            if not isinstance(item, torch.Tensor) or item.device.type == "meta":
+                continue
+            storage = item.untyped_storage()
+            key = storage.data_ptr()
+            if key in self._counted or storage.nbytes() == 0:
+                continue
+            self._counted.add(key)
+            self.live += storage.nbytes()
+            self.peak = max(self.peak, self.live)
+            weakref.finalize(storage, self._free, key, storage.nbytes())
+        return out
+
+
 def _skipped(reason: str, error: Exception) -> Result:
     """A skipped result whose reason fits on one table line."""
     message = str(error).strip().splitlines()
@@ -245,6 +284,8 @@ def measure(
         # counted last, so that the counter's own overhead does not enter the memory measurement above
         with torch.inference_mode(), FlopCounterMode(display=False) as counter:
             model(x)
+        with torch.inference_mode(), LiveTensorMemory() as tensors:
+            model(x)
     except OptionalImportError as e:  # MONAI imports some dependencies lazily, e.g. einops in SwinUNETR.forward
         return _skipped("missing optional dependency", e)
     except torch.OutOfMemoryError as e:
@@ -262,6 +303,7 @@ def measure(
         "peak_rss": peak_rss,
         "peak_rss_since_forward": peak_rss_since_forward,
         "peak_cuda": peak_cuda,
+        "peak_tensors": tensors.peak,
     }
 
 
@@ -346,7 +388,8 @@ def results_table(results: dict[str, Result], cuda: bool) -> list[str]:
     """Render the per-model results as markdown table lines."""
     mem = "peak CUDA alloc" if cuda else "peak RSS"
     header = ["model", "params (M)", "MACs (G)", "latency median (ms)", "latency min (ms)", "latency max (ms)"]
-    header += ["peak RSS (MiB)", "RSS increase in forward (MiB)"] + (["peak CUDA alloc (MiB)"] if cuda else [])
+    header += ["peak RSS (MiB)", "RSS increase in forward (MiB)", "peak tensor memory (MiB)"]
+    header += ["peak CUDA alloc (MiB)"] if cuda else []
     header += ["latency / UNet", "latency / SegResNet", f"{mem} / UNet", f"{mem} / SegResNet", "status"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, result in results.items():
@@ -363,6 +406,7 @@ def results_table(results: dict[str, Result], cuda: bool) -> list[str]:
                 f"{latency['max']:.1f}",
                 f"{result['peak_rss'] / MIB:.0f}",
                 f"{(result['peak_rss'] - result['baseline_rss']) / MIB:.0f}",
+                f"{result['peak_tensors'] / MIB:.0f}",
             ]
             cells += [f"{result['peak_cuda'] / MIB:.0f}"] if cuda else []
             cells += [
@@ -437,6 +481,9 @@ def write_report(path: Path, args: argparse.Namespace, machine: dict[str, str], 
         "- Peak RSS: peak resident set size of the worker (`VmHWM`), reset just before the first forward pass, so it "
         "is the peak during warm-up and timed passes; it includes the Python/torch runtime, weights and input. "
         "RSS increase in forward: peak RSS minus the RSS right before the first forward pass.",
+        "- Peak tensor memory: the most tensor storage alive at once during one forward pass (input and weights "
+        "excluded; `LiveTensorMemory`): what the activations need, without the runtime's caches and allocator slack "
+        "that RSS includes.",
     ]
     if not_reset:
         lines.append(

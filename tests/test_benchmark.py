@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "scripts" / "benchmark.py"
@@ -19,6 +20,7 @@ NUMERIC_COLUMNS = (
     "latency max (ms)",
     "peak RSS (MiB)",
     "RSS increase in forward (MiB)",
+    "peak tensor memory (MiB)",
 )
 #: the sections that scripts/benchmark_runtimes.py and scripts/compare_networks.py write into the same report
 KEPT = "\n\n".join(
@@ -62,6 +64,22 @@ def test_rows_are_numeric(report: str) -> None:
         assert float(row["params (M)"]) > 0 and float(row["MACs (G)"]) > 0, model
         assert float(row["peak RSS (MiB)"]) > 0, model
     assert float(table["unet"]["latency / UNet"]) == 1.0
+
+
+def test_live_tensor_memory_counts_what_is_alive_at_once() -> None:
+    sys.path.insert(0, str(SCRIPT.parent))
+    from benchmark import LiveTensorMemory
+
+    mib = 1 << 20
+    x = torch.randn(mib // 4)  # 1 MiB, created outside: not counted
+    with torch.inference_mode(), LiveTensorMemory() as tracker:
+        a = x * 2  # 1 MiB alive
+        b = a + 1  # 2 MiB alive: the peak
+        del a
+        c = b.view(-1)  # a view: no new storage
+        d = c * 3  # 2 MiB alive again (b and d)
+        del b, c, d
+    assert tracker.peak == 2 * mib and tracker.live == 0
 
 
 def test_machine_header(report: str) -> None:
