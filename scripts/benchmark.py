@@ -62,7 +62,13 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
-from lightmedseg_bundle.networks import HRMedSeg, LightMedSeg, RefineFormer3D, SegMaFormer, VeloxSeg
+from lightmedseg_bundle.networks import (
+    HRMedSeg,
+    LightMedSeg,
+    RefineFormer3D,
+    SegMaFormer,
+    VeloxSeg,
+)
 
 ModelFactory = Callable[[int, int, int], nn.Module]
 """Builds a network from ``(size, in_channels, out_channels)``, ``size`` being the cubic input edge length."""
@@ -217,7 +223,7 @@ class LiveTensorMemory(TorchDispatchMode):
         self.live -= nbytes
         self._counted.discard(key)
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 (dispatch protocol)
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for item in tree_flatten(out)[0]:
             if not isinstance(item, torch.Tensor) or item.device.type == "meta":
