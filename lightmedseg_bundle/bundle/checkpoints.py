@@ -141,15 +141,9 @@ class AtomicCheckpointSaver(CheckpointSaver):
 
     def __init__(self, save_dir: str, save_dict: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(save_dir, dict(save_dict), **kwargs)
-        fixed_names = {
-            "_final_checkpoint": self._final_filename,
-            "_key_metric_checkpoint": kwargs.get("key_metric_filename"),
-            "_interval_checkpoint": None,
-        }
-        for attribute, filename in fixed_names.items():
-            checkpoint = getattr(self, attribute)
-            if checkpoint is not None:
-                checkpoint.save_handler = AtomicDiskSaver(save_dir, filename)
+        for checkpoint in (self._final_checkpoint, self._key_metric_checkpoint, self._interval_checkpoint):
+            if checkpoint is not None:  # MONAI's in-place saver knows the fixed file name (model.pt), if any
+                checkpoint.save_handler = AtomicDiskSaver(save_dir, checkpoint.save_handler.filename)
 
 
 class TrainerCheckpointSaver:
