@@ -50,7 +50,8 @@ def test_training_writes_checkpoints_logs_and_tensorboard(trained_bundle):
     assert "split 5 cases into 4 training / 1 validation" in stdout
     assert re.search(r"Epoch: 1/1, Iter: 2/2 -- train_loss: \d", stdout)
     assert re.search(r"val_mean_dice: \d", stdout)
-    assert re.search(r"\[2/2\] 100%.*loss=", trained_bundle["stderr"])  # the tqdm bar, on stderr
+    # the tqdm bar with the loss, on stderr; tqdm may skip drawing the last step of a fast epoch (mininterval)
+    assert re.search(r"\[[12]/2\] +\d+%.*loss=\d", trained_bundle["stderr"])
     assert list(output_dir.glob("events.out.tfevents.*"))
     # nothing was written next to the configs
     assert not (REPO_ROOT / "models" / "checkpoint_epoch=1.pt").exists()
