@@ -186,6 +186,24 @@ def test_release_refuses_another_version_than_the_metadata(tmp_path):
     assert not (tmp_path / "dist").exists()
 
 
+def test_release_refuses_a_package_version_other_than_the_bundle_version(tmp_path):
+    bundle = copy_bundle(tmp_path / "bundle")
+    pyproject = bundle / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(f'version = "{VERSION}"', 'version = "0.0.1"'))
+    cmd = [sys.executable, str(SCRIPT), "--version", VERSION, "--output", str(tmp_path / "dist"),
+           "--bundle_root", str(bundle)]  # fmt: skip
+    proc = subprocess.run(cmd, env=release_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert f"gives the package version '0.0.1', not '{VERSION}'" in proc.stderr
+    assert not (tmp_path / "dist").exists()
+
+
+def test_checked_in_package_version_is_the_bundle_version():
+    """``pip install <bundle folder>`` reports the version of the bundle it came from."""
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+    assert f'\nversion = "{VERSION}"\n' in pyproject, f"set version = \"{VERSION}\" in pyproject.toml"
+
+
 @needs_weights
 def test_checked_in_large_files_and_torchscript_match_the_checked_in_weights():
     """``large_files.yml`` and ``models/model.ts`` of the checkout describe ``models/model.pt`` as it is now."""
