@@ -68,6 +68,13 @@ def test_metadata_has_the_model_zoo_schema_keys():
     assert pred["channel_def"] == {"0": "background", "1": "anterior", "2": "posterior"}
 
 
+def test_required_packages_are_installable_from_pypi():
+    """Model-zoo tooling pip-installs ``required_packages_version``; the bundle's own package is not on PyPI but
+    inside the bundle (``pip install <bundle folder>``), so it must not be listed there."""
+    meta = json.loads((CONFIGS / "metadata.json").read_text())
+    assert "lightmedseg_bundle" not in meta["required_packages_version"]
+
+
 @pytest.mark.parametrize("name", ALL_CONFIGS)
 def test_config_is_json_and_expressions_stay_short(name):
     """Every config parses; ``$`` expressions are one short line (longer logic lives in lightmedseg_bundle.bundle)."""
