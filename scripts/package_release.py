@@ -6,8 +6,8 @@ weights as model-zoo large files.
 Steps, in this order (each one needs the previous one):
 
 1. checks: ``configs/metadata.json`` has this version (and a changelog entry for it) and is identical to the
-   root ``metadata.json``; ``pyproject.toml`` gives the package the same version (``pip install <bundle folder>``
-   reports it); ``models/model.pt`` is a state dict.
+   root ``metadata.json``; ``lightmedseg_bundle.__version__`` (the package version that ``pyproject.toml`` reads and
+   ``pip install <bundle folder>`` reports) is the same; ``models/model.pt`` is a state dict.
 2. ``models/model.ts``: exported from ``models/model.pt`` with MONAI's own command (so it embeds the current
    ``metadata.json`` and ``inference.json``)::
 
@@ -70,11 +70,11 @@ def check_metadata(bundle_root: Path, version: str) -> dict:
     root_meta = bundle_root / "metadata.json"
     if root_meta.is_file() and root_meta.read_bytes() != meta_path.read_bytes():
         _fail(f"{root_meta} differs from {meta_path}; they must be the same file")
-    pyproject = bundle_root / "pyproject.toml"
-    package_version = re.search(r'^version\s*=\s*"([^"]*)"', pyproject.read_text(), re.MULTILINE)
+    package_init = bundle_root / "lightmedseg_bundle" / "__init__.py"
+    package_version = re.search(r'^__version__\s*=\s*"([^"]*)"', package_init.read_text(), re.MULTILINE)
     if package_version is None or package_version.group(1) != version:
         found = package_version.group(1) if package_version else None
-        _fail(f"{pyproject} gives the package version {found!r}, not {version!r}: bump it with the bundle's")
+        _fail(f"{package_init} gives the package version {found!r}, not {version!r}: bump it with the bundle's")
     return meta
 
 

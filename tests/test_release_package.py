@@ -188,8 +188,8 @@ def test_release_refuses_another_version_than_the_metadata(tmp_path):
 
 def test_release_refuses_a_package_version_other_than_the_bundle_version(tmp_path):
     bundle = copy_bundle(tmp_path / "bundle")
-    pyproject = bundle / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace(f'version = "{VERSION}"', 'version = "0.0.1"'))
+    package_init = bundle / "lightmedseg_bundle" / "__init__.py"
+    package_init.write_text(package_init.read_text().replace(f'__version__ = "{VERSION}"', '__version__ = "0.0.1"'))
     cmd = [sys.executable, str(SCRIPT), "--version", VERSION, "--output", str(tmp_path / "dist"),
            "--bundle_root", str(bundle)]  # fmt: skip
     proc = subprocess.run(cmd, env=release_env(), capture_output=True, text=True, timeout=120)
@@ -198,10 +198,11 @@ def test_release_refuses_a_package_version_other_than_the_bundle_version(tmp_pat
     assert not (tmp_path / "dist").exists()
 
 
-def test_checked_in_package_version_is_the_bundle_version():
-    """``pip install <bundle folder>`` reports the version of the bundle it came from."""
-    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
-    assert f'\nversion = "{VERSION}"\n' in pyproject, f"set version = \"{VERSION}\" in pyproject.toml"
+def test_package_version_is_the_bundle_version():
+    """``pip install <bundle folder>`` reports ``lightmedseg_bundle.__version__`` (``pyproject.toml`` reads it)."""
+    import lightmedseg_bundle
+
+    assert lightmedseg_bundle.__version__ == VERSION, "bump lightmedseg_bundle.__version__ with the bundle's version"
 
 
 @needs_weights
