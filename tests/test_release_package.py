@@ -190,9 +190,7 @@ def test_release_refuses_a_package_version_other_than_the_bundle_version(tmp_pat
     bundle = copy_bundle(tmp_path / "bundle")
     package_init = bundle / "lightmedseg_bundle" / "__init__.py"
     package_init.write_text(package_init.read_text().replace(f'__version__ = "{VERSION}"', '__version__ = "0.0.1"'))
-    cmd = [sys.executable, str(SCRIPT), "--version", VERSION, "--output", str(tmp_path / "dist"),
-           "--bundle_root", str(bundle)]  # fmt: skip
-    proc = subprocess.run(cmd, env=release_env(), capture_output=True, text=True, timeout=120)
+    proc = run_package_release(bundle, tmp_path / "dist", check=False)
     assert proc.returncode == 1
     assert f"gives the package version '0.0.1', not '{VERSION}'" in proc.stderr
     assert not (tmp_path / "dist").exists()
