@@ -23,14 +23,11 @@ HIPPOCAMPUS_DIR = SHARED_DATA / "msd_hippocampus"
 BRATS_DIR = SHARED_DATA / "brats2015_deepmedic_2ch"
 
 #: overrides that keep a hippocampus training run to a few seconds per epoch on 2 CPU cores
-FAST_TRAIN_ARGS = [
-    "--epochs", "1",
-    "--val_interval", "1",
-    "--num_workers", "0",
-    "--batch_size", "2",
-    "--num_samples", "1",
-    "--roi_size", "[32,32,32]",
-]  # fmt: skip
+FAST_TRAIN_OVERRIDES = {
+    "epochs": 1, "val_interval": 1, "num_workers": 0, "batch_size": 2, "num_samples": 1, "roi_size": [32, 32, 32],
+}  # fmt: skip
+#: the same, as ``monai.bundle run`` command-line arguments
+FAST_TRAIN_ARGS = [arg for key, value in FAST_TRAIN_OVERRIDES.items() for arg in (f"--{key}", json.dumps(value))]
 
 needs_hippocampus = pytest.mark.skipif(
     not (HIPPOCAMPUS_DIR / "dataset.json").is_file(), reason=f"real data not found at {HIPPOCAMPUS_DIR}"

@@ -10,7 +10,17 @@ import sys
 import pytest
 import torch
 
-from conftest import CONFIGS, FAST_TRAIN_ARGS, REPO_ROOT, bundle_env, config_arg, hippocampus_cases, needs_hippocampus, write_datalist
+from conftest import (
+    CONFIGS,
+    FAST_TRAIN_ARGS,
+    FAST_TRAIN_OVERRIDES,
+    REPO_ROOT,
+    bundle_env,
+    config_arg,
+    hippocampus_cases,
+    needs_hippocampus,
+    write_datalist,
+)
 
 pytestmark = needs_hippocampus
 
@@ -67,22 +77,18 @@ def test_multi_gpu_train_and_evaluate_on_cpu_with_gloo(tmp_path):
     assert (output_dir / "per_case_metrics.csv").is_file()
 
 
-
 # One rank of a multi-GPU workflow (world size 1): which worker threads of the default gloo process group are still
 # running after `finalize`? Prints "WORKERS <started by init_process_group> LEFT <of those, alive after finalize>".
 _FINALIZE_SCRIPT = """
-import json, os, socket, sys
+import json, os, sys
 import torch.distributed as dist
 from monai.bundle import ConfigWorkflow
 
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
 threads = lambda: set(os.listdir("/proc/self/task"))
 name = lambda tid: open(f"/proc/self/task/{tid}/comm").read().strip()
 before = threads()
-dist.init_process_group(backend="gloo")  # the overlay's `initialize` keeps a group that already exists
+# the overlay's `initialize` keeps a group that already exists
+dist.init_process_group(backend="gloo", init_method="file://" + os.path.abspath("store"), rank=0, world_size=1)
 started = threads() - before
 workflow = ConfigWorkflow(config_file=json.loads(sys.argv[1]), workflow_type=None, logging_file=False,
                           **json.loads(sys.argv[2]))
@@ -97,8 +103,7 @@ print("WORKERS", len(workers), "LEFT", len(workers & threads()))
 @pytest.mark.parametrize(
     "configs, overrides",
     [
-        (["train.json", "multi_gpu_train.json"], {"epochs": 1, "val_interval": 1, "batch_size": 2, "num_samples": 1,
-                                                  "roi_size": [32, 32, 32]}),
+        (["train.json", "multi_gpu_train.json"], FAST_TRAIN_OVERRIDES),
         (["train.json", "evaluate.json", "multi_gpu_evaluate.json"], {"ckpt_path": str(REPO_ROOT / "models/model.pt")}),
     ],
     ids=["training", "evaluating"],
