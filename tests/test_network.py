@@ -116,6 +116,30 @@ def test_trilinear_head_interpolates_the_half_resolution_logits():
     torch.testing.assert_close(out, expected)
 
 
+def test_refined_head_starts_as_the_trilinear_head_and_corrects_it_from_the_image():
+    """``head_upsample="refined"``: an untrained refinement returns the trilinear head's logits; once trained, the
+    correction depends on the full-resolution image, which no other layer sees."""
+    torch.manual_seed(0)
+    trilinear = LightMedSeg(in_channels=1, out_channels=3, head_upsample="trilinear").eval()
+    torch.manual_seed(0)
+    refined = LightMedSeg(in_channels=1, out_channels=3, head_upsample="refined").eval()
+    added = (3 + 1) * 8 * 27 + 8 + 2 * 8 + 8 * 3 + 3  # 3x3x3 conv on [logits, image], GN, 1x1x1 correction
+    assert sum(p.numel() for p in refined.parameters()) == sum(p.numel() for p in trilinear.parameters()) + added
+    x = torch.randn(1, 1, 32, 48, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(refined(x), trilinear(x))
+        torch.nn.init.normal_(refined.refinement.correction.weight)
+        out = refined(x)
+        upsampled = trilinear(x)
+        assert not torch.allclose(out, upsampled)
+        image_only = torch.zeros_like(x)
+        image_only[..., 16, 24, 8] = 10.0  # one voxel: its 3x3x3 neighbourhood's correction changes most
+        changed = (refined.refinement(upsampled, x + image_only) - out).abs().amax(dim=1)[0]
+    neighbourhood = torch.zeros_like(changed, dtype=torch.bool)
+    neighbourhood[15:18, 23:26, 7:10] = True
+    assert changed[neighbourhood].min() > 10 * changed[~neighbourhood].max()  # elsewhere only through GN's statistics
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

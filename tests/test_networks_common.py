@@ -18,6 +18,7 @@ WITH_DROPOUT = [LightMedSeg, RefineFormer3D, SegMaFormer, VeloxSeg]
 EXPORTABLE = [
     (LightMedSeg, {"head_upsample": "transposed"}),
     (LightMedSeg, {"head_upsample": "trilinear"}),
+    (LightMedSeg, {"head_upsample": "refined"}),
     (RefineFormer3D, {}),
     (HRMedSeg, {}),
     (SegMaFormer, {}),

@@ -12,6 +12,7 @@ from .blocks import (
     AdaptiveDecoderStage,
     AlignedSkip,
     EncoderStage,
+    FullResolutionRefinement,
     GlobalAnchorDetector,
     LocalStructuralPrior,
     PatchExpandConv3d,
@@ -63,7 +64,8 @@ class LightMedSeg(nn.Module):
         head_upsample: how the head brings the D/2 logits to full size: ``"transposed"``, the paper's 2x2x2
             transposed convolution, or ``"trilinear"`` interpolation, which lets boundaries fall between the
             half-resolution voxels (better for small structures such as the hippocampus, see
-            docs/architecture.md). Defaults to ``"transposed"``.
+            docs/architecture.md), or ``"refined"``: trilinear, then a :class:`FullResolutionRefinement` that corrects
+            the logits at full resolution from the input image. Defaults to ``"transposed"``.
     """
 
     __constants__ = ["size_divisible"]
@@ -92,8 +94,10 @@ class LightMedSeg(nn.Module):
             raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
         if conv_type not in ("ghost", "standard"):
             raise ValueError(f"`conv_type` must be 'ghost' or 'standard', got {conv_type!r}.")
-        if head_upsample not in ("transposed", "trilinear"):
-            raise ValueError(f"`head_upsample` must be 'transposed' or 'trilinear', got {head_upsample!r}.")
+        if head_upsample not in ("transposed", "trilinear", "refined"):
+            raise ValueError(
+                f"`head_upsample` must be 'transposed', 'trilinear' or 'refined', got {head_upsample!r}."
+            )
         c1, c2, c3, c4 = (int(c) for c in channels)
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -127,6 +131,9 @@ class LightMedSeg(nn.Module):
             else nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False)
         )
         self.head = nn.Sequential(PointwiseConv3d(c1, out_channels), upsample)  # D/2 -> D
+        self.refinement = (
+            FullResolutionRefinement(in_channels, out_channels, c1, norm, act) if head_upsample == "refined" else None
+        )
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raises ``ValueError`` if ``x`` is not (B, in_channels, D, H, W) with D, H, W multiples of 16."""
@@ -178,6 +185,8 @@ class LightMedSeg(nn.Module):
         out = self.decoder[2](out, self.aligned_skips[0](skips[1], skips[1].shape[2:]), anchors)  # (B, C2, D/4, ...)
         out = self.decoder[3](out, self.aligned_skips[1](stem, stem.shape[2:]), anchors)  # (B, C1, D/2, ...)
         logits = self.head(self.dropout(out))  # (B, out_channels, D, H, W)
+        if self.refinement is not None:
+            logits = self.refinement(logits, x)
         if self.return_priors:
             return logits, anchors, texture
         return logits

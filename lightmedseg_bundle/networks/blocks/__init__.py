@@ -1,6 +1,7 @@
 from .adaptive_decoder_stage import AdaptiveDecoderStage
 from .anchor_film import AnchorFiLM
 from .encoder_stage import EncoderStage
+from .full_resolution_refinement import FullResolutionRefinement
 from .ghost_conv import GhostConv3d, get_projection_conv
 from .global_anchor_detector import GlobalAnchorDetector
 from .local_structural_prior import LocalStructuralPrior
@@ -15,6 +16,7 @@ __all__ = [
     "AlignedSkip",
     "AnchorFiLM",
     "EncoderStage",
+    "FullResolutionRefinement",
     "GhostConv3d",
     "GlobalAnchorDetector",
     "LocalStructuralPrior",
