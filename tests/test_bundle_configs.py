@@ -186,3 +186,18 @@ def test_network_overlay_swaps_the_network_of_training_and_inference(overlay, ba
     with torch.no_grad():
         out = network(torch.randn(1, parser["in_channels"], 48, 64, 48))
     assert out.shape == (1, parser["out_channels"], 48, 64, 48)
+
+
+@pytest.mark.parametrize("task", ["brats.json", "acdc.json"])
+@pytest.mark.parametrize("base", ["train.json", "inference.json"])
+def test_task_overlays_keep_the_trilinear_head(task, base):
+    """The hippocampus configs use the full-resolution refinement; the task overlays, on 128^3 and larger inputs,
+    keep the cheaper trilinear head (docs/architecture.md, decision 9)."""
+    hippocampus = ConfigParser()
+    hippocampus.read_config(str(CONFIGS / base))
+    assert hippocampus.get_parsed_content("network_def").refinement is not None
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / base), str(CONFIGS / "tasks" / task)])
+    network = parser.get_parsed_content("network_def")
+    assert network.refinement is None and isinstance(network.head[1], torch.nn.Upsample)
+    assert network.in_channels == parser["in_channels"] and network.out_channels == parser["out_channels"]
