@@ -41,8 +41,10 @@ def test_training_writes_checkpoints_logs_and_tensorboard(trained_bundle):
     stdout = trained_bundle["stdout"]
     # every epoch: model + optimizer + scheduler + trainer; the best model by validation Dice: model.pt
     checkpoint = torch.load(ckpt_dir / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
-    assert set(checkpoint) == {"model", "optimizer", "lr_scheduler", "trainer"}
+    assert set(checkpoint) == {"model", "optimizer", "lr_scheduler", "trainer", "best_model"}
     assert checkpoint["trainer"]["iteration"] == 2  # 4 training cases, batch size 2
+    dice = float(re.search(r"val_mean_dice: (\d\.\d+)", stdout).group(1))
+    assert checkpoint["best_model"]["saved"][0][0] == pytest.approx(dice, abs=1e-4)  # what --resume restores
     best = torch.load(ckpt_dir / "model.pt", map_location="cpu", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in best.values())
     assert any(k.startswith("stem") for k in best)
@@ -202,6 +204,36 @@ def test_training_killed_mid_run_resumes_from_its_last_checkpoint(tmp_path):
     assert state["lr_scheduler"]["last_epoch"] == done + 2
     steps = {int(s["step"]) for s in state["optimizer"]["state"].values()}
     assert steps == {done + 2}
+
+
+def test_resumed_training_keeps_a_better_model_pt(trained_bundle, hippocampus_datalist, tmp_path):
+    """The best Dice of the interrupted run is in its checkpoint; a worse validation after resuming keeps model.pt."""
+    ckpt_dir = tmp_path / "models"
+    ckpt_dir.mkdir()
+    for name in ("checkpoint_epoch=1.pt", "model.pt"):
+        (ckpt_dir / name).write_bytes((trained_bundle["ckpt_dir"] / name).read_bytes())
+    checkpoint = torch.load(ckpt_dir / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
+    record = checkpoint["best_model"]
+    record["saved"][0][0] = record["best_metric"] = 0.99  # as if epoch 1 had validated at 0.99
+    torch.save(checkpoint, ckpt_dir / "checkpoint_epoch=1.pt")
+    best_before = (ckpt_dir / "model.pt").read_bytes()
+
+    proc = run_bundle(
+        "training",
+        "--config_file", config_arg("train.json"),
+        "--bundle_root", tmp_path,
+        "--datalist_file", hippocampus_datalist,
+        *FAST_TRAIN_ARGS,
+        "--epochs", "2",
+        "--resume", "true",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert f"best model so far: {ckpt_dir / 'model.pt'} (key metric 0.9900)" in proc.stdout + proc.stderr
+    assert "Epoch: 2/2" in proc.stdout and re.search(r"val_mean_dice: 0\.[0-8]", proc.stdout)
+    assert "best value: 0.99 at epoch: 1" in proc.stdout
+    assert (ckpt_dir / "model.pt").read_bytes() == best_before, "the resumed run replaced a better model.pt"
+    resumed = torch.load(ckpt_dir / "checkpoint_epoch=2.pt", map_location="cpu", weights_only=True)
+    assert resumed["best_model"]["saved"][0][0] == 0.99
 
 
 def test_resume_without_checkpoint_says_so(tmp_path, hippocampus_datalist):

@@ -7,6 +7,9 @@ network's ``state_dict`` only). Both load with ``torch.load(..., weights_only=Tr
 Both are written by :class:`AtomicCheckpointSaver`: MONAI's ``CheckpointSaver`` writes in place (``atomic=False``)
 and ignite deletes the checkpoint being replaced *before* writing the new one, so a run killed while saving could
 leave a truncated ``checkpoint_epoch=<N>.pt`` (``--resume`` then fails) or no ``model.pt`` at all.
+
+The epoch checkpoint also holds, under ``best_model``, the best validation Dice so far and the file it went to,
+so that a resumed training replaces ``model.pt`` only with a better model, as the interrupted one would have.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ignite.engine import Engine
+from ignite.engine import Engine, Events
 from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointLoader, CheckpointSaver
 
 from .flags import as_bool
 
 __all__ = [
+    "BEST_MODEL_KEY",
     "AtomicCheckpointSaver",
     "AtomicDiskSaver",
     "TrainerCheckpointLoader",
@@ -38,6 +42,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+BEST_MODEL_KEY = "best_model"
+"""Key of the best-model record (:meth:`AtomicCheckpointSaver.state_dict`) in an epoch checkpoint."""
 
 _EPOCH = re.compile(r"checkpoint_(?:epoch|iteration)?=?(\d+)\.pt$")
 
@@ -110,11 +117,12 @@ class AtomicDiskSaver(BaseSaveHandler):
         for stale in self.dirname.glob(f"{self._TMP_PREFIX}*"):
             stale.unlink(missing_ok=True)
 
-    def _path(self, filename: str) -> Path:
+    def path(self, filename: str) -> Path:
+        """Where the checkpoint ignite names ``filename`` is written."""
         return self.dirname / (self.filename or filename)
 
     def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
-        path = self._path(filename)
+        path = self.path(filename)
         self.dirname.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f"{self._TMP_PREFIX}{path.name}.", dir=self.dirname)
         try:
@@ -133,17 +141,72 @@ class AtomicDiskSaver(BaseSaveHandler):
         self._to_remove = []
 
     def remove(self, filename: str) -> None:
-        self._to_remove.append(self._path(filename))
+        self._to_remove.append(self.path(filename))
 
 
 class AtomicCheckpointSaver(CheckpointSaver):
-    """MONAI ``CheckpointSaver`` whose files are written by :class:`AtomicDiskSaver`. Arguments as MONAI's."""
+    """MONAI ``CheckpointSaver`` whose files are written by :class:`AtomicDiskSaver`. Arguments as MONAI's.
+
+    With ``save_key_metric=True`` its record of the best model, the key-metric scores it saved, their files and the
+    best metric and epoch of the engine it is attached to, goes into a checkpoint through :meth:`state_dict` and
+    comes back through :meth:`load_state_dict` (:class:`TrainerCheckpointSaver` and :class:`TrainerCheckpointLoader`
+    with ``best_model_saver``).
+    """
 
     def __init__(self, save_dir: str, save_dict: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(save_dir, dict(save_dict), **kwargs)
         for checkpoint in (self._final_checkpoint, self._key_metric_checkpoint, self._interval_checkpoint):
             if checkpoint is not None:  # MONAI's in-place saver knows the fixed file name (model.pt), if any
                 checkpoint.save_handler = AtomicDiskSaver(save_dir, checkpoint.save_handler.filename)
+        self._engine: Engine | None = None
+        self._best_metric: tuple[float, int] | None = None  # restored before attach: (best_metric, its epoch)
+
+    def attach(self, engine: Engine) -> None:
+        super().attach(engine)
+        self._engine = engine
+        if self._best_metric is not None:
+            self._restore_best_metric()
+
+    def state_dict(self) -> dict[str, Any]:
+        """``saved``: ``[score, file name]`` of the saved best models; ``best_metric``, ``best_metric_epoch``: the
+        engine's (-1 before its first validation)."""
+        checkpoint = self._require_key_metric()
+        state = self._engine.state if self._engine is not None else None
+        return {
+            "saved": [[float(priority), filename] for priority, filename in checkpoint.state_dict()["_saved"]],
+            "best_metric": float(getattr(state, "best_metric", -1)),
+            "best_metric_epoch": int(getattr(state, "best_metric_epoch", -1)),
+        }
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a record written by :meth:`state_dict`, unless a file it names is gone from ``save_dir``: then the
+        record is dropped (with a warning) and the next validation saves a new best model."""
+        checkpoint = self._require_key_metric()
+        saved = [(float(priority), str(filename)) for priority, filename in state_dict["saved"]]
+        missing = [name for _, name in saved if not self._saved_path(name).is_file()]
+        if missing:
+            logger.warning(
+                f"the checkpoint records best models {missing} that are not in {self.save_dir}; "
+                "the next validation saves a new best model"
+            )
+            return
+        checkpoint.load_state_dict({"_saved": saved})
+        self._best_metric = (float(state_dict["best_metric"]), int(state_dict["best_metric_epoch"]))
+        if self._engine is not None:
+            self._restore_best_metric()
+        if saved:
+            logger.info(f"best model so far: {self._saved_path(saved[-1][1])} (key metric {saved[-1][0]:.4f})")
+
+    def _require_key_metric(self):
+        if self._key_metric_checkpoint is None:
+            raise ValueError("only a saver with save_key_metric=True has a best-model record to save or restore")
+        return self._key_metric_checkpoint
+
+    def _saved_path(self, filename: str) -> Path:
+        return self._key_metric_checkpoint.save_handler.path(filename)
+
+    def _restore_best_metric(self) -> None:
+        self._engine.state.best_metric, self._engine.state.best_metric_epoch = self._best_metric
 
 
 class TrainerCheckpointSaver:
@@ -151,12 +214,28 @@ class TrainerCheckpointSaver:
 
     A config cannot put ``"trainer": "@train#trainer"`` into a handler of ``train#handlers`` (the trainer is
     built from that list: a circular reference), so the trainer is added when the handler is attached.
-    All other arguments go to :class:`AtomicCheckpointSaver`.
+
+    Args:
+        save_dir: folder of the checkpoints.
+        save_dict: the objects to save, as for MONAI's ``CheckpointSaver``.
+        best_model_saver: the validation's best-model saver (``model.pt``); its record is saved under
+            :data:`BEST_MODEL_KEY`, so that ``--resume`` keeps the best model of the interrupted run.
+        engine_key: key of the engine in the checkpoint.
+        kwargs: the other arguments of :class:`AtomicCheckpointSaver`.
     """
 
-    def __init__(self, save_dir: str, save_dict: Mapping[str, Any], engine_key: str = "trainer", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        save_dir: str,
+        save_dict: Mapping[str, Any],
+        best_model_saver: AtomicCheckpointSaver | None = None,
+        engine_key: str = "trainer",
+        **kwargs: Any,
+    ) -> None:
         self.save_dir = save_dir
         self.save_dict = dict(save_dict)
+        if best_model_saver is not None:
+            self.save_dict[BEST_MODEL_KEY] = best_model_saver
         self.engine_key = engine_key
         self.kwargs = kwargs
         self.saver: AtomicCheckpointSaver | None = None
@@ -171,17 +250,45 @@ class TrainerCheckpointLoader:
 
     Used by ``--resume true``: model, optimizer, lr scheduler and trainer state come back from the
     checkpoint, and the trainer's ``max_epochs`` stays what the config says (MONAI's ``CheckpointLoader``
-    keeps it), so ``--epochs`` may be raised when resuming. Arguments go to
-    :class:`monai.handlers.CheckpointLoader`.
+    keeps it), so ``--epochs`` may be raised when resuming.
+
+    Args:
+        load_path: the checkpoint.
+        load_dict: the objects to restore, as for MONAI's ``CheckpointLoader``.
+        best_model_saver: the validation's best-model saver, given the record saved by
+            :class:`TrainerCheckpointSaver`. A checkpoint without one (written before bundle 0.5.1) still
+            resumes, with a warning that the next validation replaces ``model.pt`` whatever its Dice.
+        engine_key: key of the engine in the checkpoint.
+        kwargs: the other arguments of :class:`monai.handlers.CheckpointLoader`.
     """
 
-    def __init__(self, load_path: str, load_dict: Mapping[str, Any], engine_key: str = "trainer", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        load_path: str,
+        load_dict: Mapping[str, Any],
+        best_model_saver: AtomicCheckpointSaver | None = None,
+        engine_key: str = "trainer",
+        **kwargs: Any,
+    ) -> None:
         self.load_path = load_path
         self.load_dict = dict(load_dict)
+        self.best_model_saver = best_model_saver
         self.engine_key = engine_key
         self.kwargs = kwargs
-        self.loader: CheckpointLoader | None = None
 
     def attach(self, engine: Engine) -> None:
-        self.loader = CheckpointLoader(self.load_path, {**self.load_dict, self.engine_key: engine}, **self.kwargs)
-        self.loader.attach(engine)
+        engine.add_event_handler(Events.STARTED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        load_dict = {**self.load_dict, self.engine_key: engine}
+        if self.best_model_saver is not None:
+            if BEST_MODEL_KEY in torch.load(self.load_path, map_location="cpu", weights_only=True, mmap=True):
+                load_dict[BEST_MODEL_KEY] = self.best_model_saver
+            else:
+                logger.warning(
+                    f"{self.load_path} has no record of the best model so far (written before bundle 0.5.1): "
+                    "the next validation replaces model.pt whatever its Dice"
+                )
+        loader = CheckpointLoader(self.load_path, load_dict, **self.kwargs)
+        loader.logger = engine.logger
+        loader(engine)
