@@ -207,7 +207,8 @@ def test_training_killed_mid_run_resumes_from_its_last_checkpoint(tmp_path):
 
 
 def test_resumed_training_keeps_a_better_model_pt(trained_bundle, hippocampus_datalist, tmp_path):
-    """The best Dice of the interrupted run is in its checkpoint; a worse validation after resuming keeps model.pt."""
+    """The best Dice of the interrupted run is in its checkpoint; a worse validation after resuming keeps model.pt,
+    and the trainer's best training Dice goes on from the interrupted run's."""
     ckpt_dir = tmp_path / "models"
     ckpt_dir.mkdir()
     for name in ("checkpoint_epoch=1.pt", "model.pt"):
@@ -215,6 +216,7 @@ def test_resumed_training_keeps_a_better_model_pt(trained_bundle, hippocampus_da
     checkpoint = torch.load(ckpt_dir / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
     record = checkpoint["best_model"]
     record["saved"][0][0] = record["best_metric"] = 0.99  # as if epoch 1 had validated at 0.99
+    checkpoint["trainer"]["best_metric"] = 0.98  # and had a training Dice of 0.98
     torch.save(checkpoint, ckpt_dir / "checkpoint_epoch=1.pt")
     best_before = (ckpt_dir / "model.pt").read_bytes()
 
@@ -231,6 +233,7 @@ def test_resumed_training_keeps_a_better_model_pt(trained_bundle, hippocampus_da
     assert f"best model so far: {ckpt_dir / 'model.pt'} (key metric 0.9900)" in proc.stdout + proc.stderr
     assert "Epoch: 2/2" in proc.stdout and re.search(r"val_mean_dice: 0\.[0-8]", proc.stdout)
     assert "best value: 0.99 at epoch: 1" in proc.stdout
+    assert "train_mean_dice best value: 0.98 at epoch: 1" in proc.stdout
     assert (ckpt_dir / "model.pt").read_bytes() == best_before, "the resumed run replaced a better model.pt"
     resumed = torch.load(ckpt_dir / "checkpoint_epoch=2.pt", map_location="cpu", weights_only=True)
     assert resumed["best_model"]["saved"][0][0] == 0.99

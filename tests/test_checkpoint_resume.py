@@ -4,7 +4,8 @@ validation beats the best Dice recorded in the epoch checkpoint.
 Real ignite engines with the handlers ``train.json`` wires together: a trainer saving ``checkpoint_epoch=N.pt``
 (:class:`TrainerCheckpointSaver`), a validation engine run after each training epoch saving the best ``model.pt``
 (:class:`AtomicCheckpointSaver`), and :class:`TrainerCheckpointLoader` for the resumed run. The network's weight is
-the epoch number, so each file says which epoch it holds; the validation score of each epoch is scripted.
+the epoch number, so each file says which epoch it holds; the validation score of each epoch is scripted, and so is
+the training score the trainer keeps its best of (``state.best_metric``, as MONAI's engines do).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from lightmedseg_bundle.bundle import AtomicCheckpointSaver, TrainerCheckpointLo
 from lightmedseg_bundle.bundle.checkpoints import BEST_MODEL_KEY
 
 SCORES = {1: 0.5, 2: 0.9, 3: 0.6, 4: 0.95}  # validation score after each training epoch
+TRAIN_SCORES = {1: 0.4, 2: 0.8, 3: 0.7, 4: 0.85}  # the trainer's own key metric
 
 
-def _train(ckpt_dir, max_epochs: int, resume: bool = False, record_best: bool = True) -> None:
+def _train(ckpt_dir, max_epochs: int, resume: bool = False, record_best: bool = True) -> Engine:
     net = torch.nn.Linear(2, 2)
 
     def step(engine, batch):
@@ -29,6 +31,12 @@ def _train(ckpt_dir, max_epochs: int, resume: bool = False, record_best: bool = 
             net.weight.fill_(float(engine.state.epoch))
 
     trainer, validator = Engine(step), Engine(lambda engine, batch: None)
+    trainer.state.best_metric, trainer.state.best_metric_epoch = -1, -1  # as a MONAI engine starts
+
+    @trainer.on(Events.EPOCH_COMPLETED)
+    def _best_training_score(engine):
+        if TRAIN_SCORES[engine.state.epoch] > engine.state.best_metric:
+            engine.state.best_metric, engine.state.best_metric_epoch = TRAIN_SCORES[engine.state.epoch], engine.state.epoch
 
     @validator.on(Events.EPOCH_COMPLETED)
     def _score(engine):
@@ -51,6 +59,7 @@ def _train(ckpt_dir, max_epochs: int, resume: bool = False, record_best: bool = 
         epoch_level=True,
     ).attach(trainer)
     trainer.run([0], max_epochs=max_epochs)
+    return trainer
 
 
 def _epoch_of(path) -> float:
@@ -80,6 +89,29 @@ def test_checkpoint_without_a_best_model_record_still_resumes(tmp_path, caplog):
     assert "has no record of the best model" in caplog.text
     assert (tmp_path / "checkpoint_epoch=3.pt").is_file()
     assert _epoch_of(tmp_path / "model.pt") == 3.0  # as the warning says: the first validation replaces it
+
+
+def test_resumed_trainer_keeps_its_best_metric(tmp_path):
+    _train(tmp_path, max_epochs=2)  # training scores 0.4, 0.8
+    trainer = _train(tmp_path, max_epochs=3, resume=True)  # epoch 3 scores 0.7
+    assert (trainer.state.best_metric, trainer.state.best_metric_epoch) == (0.8, 2)
+    saved = torch.load(tmp_path / "checkpoint_epoch=3.pt", map_location="cpu", weights_only=True)["trainer"]
+    assert (saved["best_metric"], saved["best_metric_epoch"]) == (0.8, 2)
+
+
+def test_checkpoint_without_the_trainers_best_metric_still_resumes(tmp_path):
+    _train(tmp_path, max_epochs=2)
+    path = tmp_path / "checkpoint_epoch=2.pt"
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("best_metric", "best_metric_epoch"):  # as bundles up to 0.5.1 wrote it
+        del checkpoint["trainer"][key]
+    torch.save(checkpoint, path)
+
+    trainer = _train(tmp_path, max_epochs=3, resume=True)
+    assert trainer.state.epoch == 3
+    assert (trainer.state.best_metric, trainer.state.best_metric_epoch) == (0.7, 3)  # starts afresh at epoch 3
+    trainer = _train(tmp_path, max_epochs=4, resume=True)  # and the user keys were put back for the next save
+    assert (trainer.state.best_metric, trainer.state.best_metric_epoch) == (0.85, 4)
 
 
 def test_record_of_a_deleted_model_pt_is_dropped(tmp_path, caplog):

@@ -9,7 +9,9 @@ and ignite deletes the checkpoint being replaced *before* writing the new one, s
 leave a truncated ``checkpoint_epoch=<N>.pt`` (``--resume`` then fails) or no ``model.pt`` at all.
 
 The epoch checkpoint also holds, under ``best_model``, the best validation Dice so far and the file it went to,
-so that a resumed training replaces ``model.pt`` only with a better model, as the interrupted one would have.
+so that a resumed training replaces ``model.pt`` only with a better model, as the interrupted one would have; and,
+in the trainer's state, the trainer's own best key metric (training Dice) and its epoch, so that its log goes on
+from the interrupted run's best rather than starting again.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .flags import as_bool
 
 __all__ = [
     "BEST_MODEL_KEY",
+    "ENGINE_BEST_METRIC_KEYS",
     "AtomicCheckpointSaver",
     "AtomicDiskSaver",
     "TrainerCheckpointLoader",
@@ -45,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 BEST_MODEL_KEY = "best_model"
 """Key of the best-model record (:meth:`AtomicCheckpointSaver.state_dict`) in an epoch checkpoint."""
+
+ENGINE_BEST_METRIC_KEYS = ("best_metric", "best_metric_epoch")
+"""A MONAI engine's best key metric and its epoch: saved and restored with the trainer's counters."""
 
 _EPOCH = re.compile(r"checkpoint_(?:epoch|iteration)?=?(\d+)\.pt$")
 
@@ -213,7 +219,8 @@ class TrainerCheckpointSaver:
     """:class:`AtomicCheckpointSaver` that also saves the engine it is attached to (under ``engine_key``).
 
     A config cannot put ``"trainer": "@train#trainer"`` into a handler of ``train#handlers`` (the trainer is
-    built from that list: a circular reference), so the trainer is added when the handler is attached.
+    built from that list: a circular reference), so the trainer is added when the handler is attached, with its
+    best key metric and epoch (:data:`ENGINE_BEST_METRIC_KEYS`, where the engine has them, as MONAI's do).
 
     Args:
         save_dir: folder of the checkpoints.
@@ -241,6 +248,9 @@ class TrainerCheckpointSaver:
         self.saver: AtomicCheckpointSaver | None = None
 
     def attach(self, engine: Engine) -> None:
+        for key in ENGINE_BEST_METRIC_KEYS:
+            if hasattr(engine.state, key) and key not in engine.state_dict_user_keys:
+                engine.state_dict_user_keys.append(key)
         self.saver = AtomicCheckpointSaver(self.save_dir, {**self.save_dict, self.engine_key: engine}, **self.kwargs)
         self.saver.attach(engine)
 
@@ -280,15 +290,24 @@ class TrainerCheckpointLoader:
         engine.add_event_handler(Events.STARTED, self)
 
     def __call__(self, engine: Engine) -> None:
+        checkpoint = torch.load(self.load_path, map_location="cpu", weights_only=True, mmap=True)
         load_dict = {**self.load_dict, self.engine_key: engine}
         if self.best_model_saver is not None:
-            if BEST_MODEL_KEY in torch.load(self.load_path, map_location="cpu", weights_only=True, mmap=True):
+            if BEST_MODEL_KEY in checkpoint:
                 load_dict[BEST_MODEL_KEY] = self.best_model_saver
             else:
                 logger.warning(
                     f"{self.load_path} has no record of the best model so far (written before bundle 0.5.1): "
                     "the next validation replaces model.pt whatever its Dice"
                 )
+        # an older checkpoint lacks the trainer's best metric: its counters still resume, the best metric starts afresh
+        user_keys = engine.state_dict_user_keys
+        absent = [key for key in user_keys if key not in checkpoint.get(self.engine_key, {})]
+        for key in absent:
+            user_keys.remove(key)
         loader = CheckpointLoader(self.load_path, load_dict, **self.kwargs)
         loader.logger = engine.logger
-        loader(engine)
+        try:
+            loader(engine)
+        finally:
+            user_keys.extend(absent)
