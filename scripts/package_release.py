@@ -1,7 +1,7 @@
 """Build the release assets of the bundle: the zip that ``monai.bundle.download`` installs, its sha256, and the
 weights as model-zoo large files.
 
-    python scripts/package_release.py --version 0.5.1 --output dist/
+    python scripts/package_release.py --version 0.5.2 --output dist/
 
 Steps, in this order (each one needs the previous one):
 
@@ -104,6 +104,7 @@ def export_torchscript(bundle_root: Path, python: str) -> Path:
         ]  # fmt: skip
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
+        env["PYTHONHASHSEED"] = "0"  # the scripted code lists a module's constants in set order: fixed, same bytes
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(bundle_root), env.get("PYTHONPATH", "")) if p)
         print("$ " + " ".join(cmd), flush=True)
         proc = subprocess.run(cmd, cwd=bundle_root, env=env, capture_output=True, text=True)

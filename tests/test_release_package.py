@@ -166,6 +166,30 @@ def test_exported_torchscript_matches_the_state_dict(release):
         torch.testing.assert_close(scripted(x), net(x), rtol=1e-4, atol=1e-4)
 
 
+def _torchscript_members(path: Path) -> dict[str, bytes]:
+    """The archive members of a TorchScript file but its debug information: each ``*.debug_pkl`` names the source
+    files the network was scripted from (so it changes with the folder the bundle is in), and
+    ``.data/serialization_id`` is a hash that covers them."""
+    with zipfile.ZipFile(path) as archive:
+        return {
+            name: archive.read(name)
+            for name in archive.namelist()
+            if not name.endswith(".debug_pkl") and not name.endswith("/.data/serialization_id")
+        }
+
+
+@needs_weights
+def test_checked_in_torchscript_is_what_packaging_exports(release):
+    """The export is reproducible, so the checked-in ``models/model.ts`` is, member for member (code, constants,
+    weights, embedded ``metadata.json`` and ``inference.json``), what packaging makes of ``models/model.pt``."""
+    hint = f"run: python scripts/package_release.py --version {VERSION} --output dist/"
+    exported = _torchscript_members(release["bundle"] / "models" / "model.ts")
+    checked_in = _torchscript_members(REPO_ROOT / "models" / "model.ts")
+    assert exported.keys() == checked_in.keys(), f"models/model.ts has other members; {hint}"
+    stale = sorted(name for name in exported if exported[name] != checked_in[name])
+    assert not stale, f"models/model.ts differs from the export in {stale}; {hint}"
+
+
 def test_release_refuses_another_version_than_the_metadata(tmp_path):
     bundle = copy_bundle(tmp_path / "bundle")
     cmd = [
