@@ -17,7 +17,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from lightmedseg_bundle.bundle import AtomicCheckpointSaver, TrainerCheckpointLoader, TrainerCheckpointSaver
-from lightmedseg_bundle.bundle.checkpoints import BEST_MODEL_KEY
+from lightmedseg_bundle.bundle.checkpoints import BEST_MODEL_KEY, ENGINE_BEST_METRIC_KEYS
 
 SCORES = {1: 0.5, 2: 0.9, 3: 0.6, 4: 0.95}  # validation score after each training epoch
 TRAIN_SCORES = {1: 0.4, 2: 0.8, 3: 0.7, 4: 0.85}  # the trainer's own key metric
@@ -35,8 +35,9 @@ def _train(ckpt_dir, max_epochs: int, resume: bool = False, record_best: bool = 
 
     @trainer.on(Events.EPOCH_COMPLETED)
     def _best_training_score(engine):
-        if TRAIN_SCORES[engine.state.epoch] > engine.state.best_metric:
-            engine.state.best_metric, engine.state.best_metric_epoch = TRAIN_SCORES[engine.state.epoch], engine.state.epoch
+        epoch = engine.state.epoch
+        if TRAIN_SCORES[epoch] > engine.state.best_metric:
+            engine.state.best_metric, engine.state.best_metric_epoch = TRAIN_SCORES[epoch], epoch
 
     @validator.on(Events.EPOCH_COMPLETED)
     def _score(engine):
@@ -103,7 +104,7 @@ def test_checkpoint_without_the_trainers_best_metric_still_resumes(tmp_path):
     _train(tmp_path, max_epochs=2)
     path = tmp_path / "checkpoint_epoch=2.pt"
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("best_metric", "best_metric_epoch"):  # as bundles up to 0.5.1 wrote it
+    for key in ENGINE_BEST_METRIC_KEYS:  # as bundles up to 0.5.1 wrote it
         del checkpoint["trainer"][key]
     torch.save(checkpoint, path)
 
