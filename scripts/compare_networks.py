@@ -101,13 +101,35 @@ def _run(cmd: list[str], log: Path, threads: int) -> float:
     return time.perf_counter() - start
 
 
-def augmentation_names(files: Sequence[str]) -> list[str]:
-    """The transforms of ``augmentations`` in the merged ``files``, as the training used them."""
+def training_recipe(files: Sequence[str]) -> dict[str, Any]:
+    """ROI, batch, optimizer, schedule and augmentations of the merged ``files``, as the training used them."""
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
     parser.read_config(list(files))
-    return [t["_target_"].rsplit(".", 1)[-1] for t in parser["augmentations"]]
+    return {
+        "roi_size": list(parser["roi_size"]),
+        "batch_size": parser["batch_size"],
+        "num_samples": parser["num_samples"],
+        "optimizer": _class_name(parser["optimizer"]),
+        "learning_rate": parser["learning_rate"],
+        "lr_scheduler": _class_name(parser["lr_scheduler"]),
+        "augmentations": [_class_name(t) for t in parser["augmentations"]],
+    }
+
+
+def _class_name(component: dict[str, Any]) -> str:
+    return component["_target_"].rsplit(".", 1)[-1]
+
+
+def recipe_text(recipe: dict[str, Any]) -> str:
+    """One line of markdown for a :func:`training_recipe`."""
+    roi = "x".join(str(s) for s in recipe["roi_size"])
+    augmentations = ", ".join(recipe["augmentations"]) or "none"
+    return (
+        f"ROI {roi}, batch {recipe['batch_size']} x {recipe['num_samples']} crop(s), {recipe['optimizer']} at "
+        f"{recipe['learning_rate']:g} with {recipe['lr_scheduler']}; augmentation {augmentations}"
+    )
 
 
 def _per_class_metrics(eval_dir: Path) -> dict[str, dict[str, float]]:
@@ -162,7 +184,7 @@ def compare(name: str, args: argparse.Namespace) -> dict[str, Any]:
         train_cmd += ["--output_dir", str(run_dir / "train"), "--epochs", str(args.epochs)]
         result["train_seconds"] = _run(train_cmd, run_dir / "train.log", args.threads)
         result["epochs"] = args.epochs
-        result["augmentations"] = augmentation_names(files)
+        result["recipe"] = training_recipe(files)
     print(f"[{name}] evaluating ...", flush=True)
     files = config_files(name, "train.json", "evaluate.json")
     eval_cmd = [*python, "evaluating", "--config_file", _config_arg(files), *common, "--output_dir", str(run_dir / "eval")]
@@ -189,12 +211,12 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _augmentation_groups(results: list[dict[str, Any]]) -> dict[tuple[str, ...], list[str]]:
-    """Trained networks grouped by the augmentations they were trained with (train.json may change between runs)."""
-    groups: dict[tuple[str, ...], list[str]] = {}
+def _recipe_groups(results: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Trained networks grouped by the recipe they were trained with (train.json may change between runs)."""
+    groups: dict[str, list[str]] = {}
     for r in results:
-        if "augmentations" in r:
-            groups.setdefault(tuple(r["augmentations"]), []).append(r["network"])
+        if "recipe" in r:
+            groups.setdefault(recipe_text(r["recipe"]), []).append(r["network"])
     return groups
 
 
@@ -212,15 +234,15 @@ def section(results: list[dict[str, Any]], args: argparse.Namespace, machine: di
         f"- Date: {machine['Date']}; CPU: {machine['CPU']}; {args.threads} thread(s) for training, evaluation and "
         f"timing; {machine['Software']}.",
         "- Data: MSD Task04 Hippocampus, the bundle's fixed split (`val_fraction` 0.2, `split_seed` 0), "
-        "`configs/train.json` defaults (ROI 48x64x48, batch 4, AdamW, cosine schedule) except `--epochs`; each "
+        "`configs/train.json` defaults except `--epochs` (the recipes below); each "
         "network other than LightMedSeg is the overlay `configs/networks/<name>.json`.",
         "- Dice / HD95: `configs/evaluate.json` on the whole validation split (original geometry), best "
         "`model.pt` by validation Dice. Inference: median per-case time of the validation sliding window "
         f"(`validate#inferer`) on {results[0].get('latency_cases', args.num_cases) if results else args.num_cases} "
         "validation cases, loading and preprocessing excluded.",
         *(
-            f"- Augmentation of {', '.join(names)}: {', '.join(augs) or 'none'}."
-            for augs, names in _augmentation_groups(results).items()
+            f"- Recipe of {', '.join(names)}: {recipe}."
+            for recipe, names in _recipe_groups(results).items()
         ),
         "",
         "| network | params (M) | params / SegResNet | epochs | training (min) | Dice anterior | Dice posterior "

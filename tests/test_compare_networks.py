@@ -44,6 +44,11 @@ def test_unet_trains_through_the_bundle_and_the_shipped_weights_are_tabled(tmp_p
     assert float(shipped["params (M)"]) < 0.5 < 4 < float(unet["params (M)"]) < 6
     assert float(shipped["mean Dice"]) > 0.7, "the shipped weights should segment the validation cases"
     assert 0 <= float(unet["mean Dice"]) <= 1 and float(unet["CPU inference per case (ms)"]) > 0
+    train = json.loads((REPO_ROOT / "configs" / "train.json").read_text())
+    roi = "x".join(str(s) for s in train["roi_size"])
+    recipe = next(line for line in text.splitlines() if line.startswith("- Recipe of unet: "))
+    assert f"ROI {roi}, batch {train['batch_size']} x {train['num_samples']} crop(s), AdamW at " in recipe
+    assert "RandAffined" in recipe and "recipe of lightmedseg_shipped" not in text.lower()
     result = json.loads((tmp_path / "work" / "unet" / "result.json").read_text())
     assert result["epochs"] == 1 and (tmp_path / "work" / "unet" / "models" / "model.pt").is_file()
 
