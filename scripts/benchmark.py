@@ -1,35 +1,38 @@
 """
-Benchmark LightMedSeg against MONAI segmentation networks and write the results as a markdown table.
+Benchmark LightMedSeg against the bundle's other networks and MONAI's UNet and SegResNet, each built from the
+bundle's own configs, plain and with the bundle's CPU pass, and write the results as markdown.
 
-Every model is measured in one run, on the same input (by default a single 4-channel 128^3 fp32 volume):
-parameters, MACs, forward latency and peak memory. Each model is measured in a fresh worker subprocess
-(this script re-invoked with ``--worker MODEL``), so that one model's allocator state cannot affect another's.
+Every network is the ``network_def`` that ships: ``configs/train.json`` for LightMedSeg, with the overlay
+``configs/networks/<name>.json`` for each peer. Each (network, variant) is measured in a fresh worker process (this
+script re-invoked with ``--worker``), so that one model's allocator state cannot affect another's. The variants are
+``plain`` (the modules as written) and ``cpu`` (after :func:`lightmedseg_bundle.cpu.optimize_for_cpu`, what the
+configs apply on a CPU through ``cpu_kernels``), so that architecture and kernels can be told apart.
 
-- MACs: FLOPs counted by :class:`torch.utils.flop_counter.FlopCounterMode` during one forward pass, divided by 2.
-  The counter covers convolutions, transposed convolutions, matrix multiplications and attention; normalisation,
-  activations and element-wise operations are not counted.
-- Latency: median, min and max over ``--repeats`` timed forward passes after ``--warmup`` untimed ones, with the
-  model in ``eval()`` mode under :func:`torch.inference_mode`, synchronising around each pass on CUDA.
-- Peak memory: the worker's peak resident set size (``VmHWM`` from ``/proc/self/status``), reset through
-  ``/proc/self/clear_refs`` just before the first forward pass, together with its increase over the RSS measured
-  right before that pass (after imports, model construction and input allocation). ``ru_maxrss`` is not used on
-  Linux because a child process inherits its parent's ``ru_maxrss`` across fork/exec; it is the fallback where
-  ``/proc`` is not available. On CUDA, :func:`torch.cuda.max_memory_allocated` is reported as well and is the
-  memory used for the ratios and targets.
-- Peak tensor memory: the most bytes of tensor storage alive at once during one more forward pass (input and weights
-  excluded), tracked by :class:`LiveTensorMemory`. Unlike RSS it leaves out the runtime's own memory (oneDNN
-  primitive caches and scratchpads, allocator slack), so it shows what the network's activations need.
+- Forward at 1 x 4 x S^3 (``--size``, default 128): the network as the BraTS overlay (``configs/tasks/brats.json``:
+  4 modalities, 3 regions) configures it; median/min/max of ``--repeats`` passes after ``--warmup`` in ``eval()``
+  under :func:`torch.inference_mode`; MACs by :class:`torch.utils.flop_counter.FlopCounterMode` / 2 (convolutions,
+  matmuls and attention; norms, activations and element-wise ops are not counted); achieved GFLOP/s = 2 x MACs /
+  median latency, beside the machine's peak (the median GFLOP/s of a 2048 x 2048 fp32 matmul on the same threads).
+- Peak RSS: the worker's ``VmHWM``, reset through ``/proc/self/clear_refs`` just before the first forward pass at
+  S^3, so it is the peak of the forward passes (runtime, weights and input included); peak tensor memory: the most
+  tensor storage alive at once during one forward pass (:class:`LiveTensorMemory`).
+- Training step: the hippocampus network of ``train.json`` with its ``loss`` and ``optimizer``, a batch of
+  ``batch_size`` x 1 x ``roi_size`` (2 x 1 x 48 x 64 x 48), forward + loss + backward + optimizer step; median of
+  ``--train-steps`` steps after 3 warm-up steps.
+- Per case: ``configs/inference.json``'s preprocessing and sliding window on the first ``--num-cases`` hippocampus
+  cases of ``--dataset-dir``; median wall time of the sliding window per case (loading and preprocessing excluded).
+- Training epoch (``--epoch``): one epoch of ``configs/train.json`` (with the peer's overlay) through its own
+  Ignite ``SupervisedTrainer``, data loading and augmentation included, on the hippocampus training split, with the
+  configs' defaults (so with the CPU pass on a CPU); time from the epoch's start to its last iteration.
 
-A model is skipped, with the reason printed and tabled, when it cannot be constructed for the requested size, lacks
-an optional dependency (UNETR and SwinUNETR need ``einops``), runs out of memory, or its worker exceeds
-``--max-seconds``. Any other failure is an error: nothing is written and the script exits non-zero. Missed targets
-are reported as MISS and do not change the exit status.
+A network that lacks an optional dependency, runs out of memory or whose worker exceeds ``--max-seconds`` is
+tabled as skipped with the reason; any other failure is an error and nothing is written. Missed targets are reported
+as MISS and do not change the exit status.
 
 Usage::
 
-    python scripts/benchmark.py
-    python scripts/benchmark.py --size 96 --repeats 10 --models lightmedseg_ghost,unet,segresnet
-    python scripts/benchmark.py --device cpu --output /tmp/benchmarks.md --max-seconds 300
+    python scripts/benchmark.py --epoch
+    python scripts/benchmark.py --size 64 --repeats 3 --networks lightmedseg,unet --output /tmp/bench.md
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -55,99 +59,36 @@ from typing import Any
 import monai
 import psutil
 import torch
-from monai.networks.nets import UNETR, SegResNet, SwinUNETR, UNet
+from monai.bundle import ConfigParser
 from monai.utils import OptionalImportError
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
-from lightmedseg_bundle.networks import (
-    HRMedSeg,
-    LightMedSeg,
-    RefineFormer3D,
-    SegMaFormer,
-    VeloxSeg,
-)
+from lightmedseg_bundle.cpu import optimize_for_cpu, register_flop_formulas
 
-ModelFactory = Callable[[int, int, int], nn.Module]
-"""Builds a network from ``(size, in_channels, out_channels)``, ``size`` being the cubic input edge length."""
-Result = dict[str, Any]
-"""A worker's JSON result: ``status`` ``"ok"`` with the measurements, or ``"skipped"`` with a ``reason``."""
-
-
-def _lightmedseg_ghost(size: int, in_channels: int, out_channels: int) -> nn.Module:
-    return LightMedSeg(spatial_dims=3, in_channels=in_channels, out_channels=out_channels, conv_type="ghost")
-
-
-def _lightmedseg_standard(size: int, in_channels: int, out_channels: int) -> nn.Module:
-    return LightMedSeg(spatial_dims=3, in_channels=in_channels, out_channels=out_channels, conv_type="standard")
-
-
-def _unet(size: int, in_channels: int, out_channels: int) -> nn.Module:
-    return UNet(
-        spatial_dims=3,
-        in_channels=in_channels,
-        out_channels=out_channels,
-        channels=(16, 32, 64, 128, 256),
-        strides=(2, 2, 2, 2),
-        num_res_units=2,
-    )
-
-
-def _segresnet(size: int, in_channels: int, out_channels: int) -> nn.Module:
-    return SegResNet(spatial_dims=3, init_filters=16, in_channels=in_channels, out_channels=out_channels)
-
-
-def _unetr(size: int, in_channels: int, out_channels: int) -> nn.Module:
-    return UNETR(in_channels=in_channels, out_channels=out_channels, img_size=size, spatial_dims=3)
-
-
-def _swinunetr(size: int, in_channels: int, out_channels: int) -> nn.Module:
-    # MONAI 1.6 takes no ``img_size``; the input edge must be divisible by patch_size ** 5 = 32 instead, and be
-    # at least 64 so that the instance norm of the 1/32-resolution bottleneck sees more than one voxel.
-    if size % 32 or size < 64:
-        raise ValueError(f"SwinUNETR needs an input size that is a multiple of 32 and at least 64, got {size}.")
-    return SwinUNETR(in_channels=in_channels, out_channels=out_channels, feature_size=48, spatial_dims=3)
-
-
-def _refineformer3d(size: int, in_channels: int, out_channels: int) -> nn.Module:
-    return RefineFormer3D(spatial_dims=3, in_channels=in_channels, out_channels=out_channels)
-
-
-def _segmaformer(size: int, in_channels: int, out_channels: int) -> nn.Module:
-    return SegMaFormer(spatial_dims=3, in_channels=in_channels, out_channels=out_channels)
-
-
-def _veloxseg(size: int, in_channels: int, out_channels: int) -> nn.Module:
-    return VeloxSeg(spatial_dims=3, in_channels=in_channels, out_channels=out_channels)
-
-
-def _hrmedseg(size: int, in_channels: int, out_channels: int) -> nn.Module:
-    return HRMedSeg(spatial_dims=3, in_channels=in_channels, out_channels=out_channels)
-
-
-MODELS: dict[str, ModelFactory] = {
-    "lightmedseg_ghost": _lightmedseg_ghost,
-    "lightmedseg_standard": _lightmedseg_standard,
-    "refineformer3d": _refineformer3d,
-    "segmaformer": _segmaformer,
-    "veloxseg": _veloxseg,
-    "hrmedseg": _hrmedseg,
-    "unet": _unet,
-    "segresnet": _segresnet,
-    "unetr": _unetr,
-    "swinunetr": _swinunetr,
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = REPO_ROOT / "configs"
+NETWORKS: dict[str, tuple[str, ...]] = {
+    "lightmedseg": (),
+    "veloxseg": ("networks/veloxseg.json",),
+    "refineformer3d": ("networks/refineformer3d.json",),
+    "segmaformer": ("networks/segmaformer.json",),
+    "hrmedseg": ("networks/hrmedseg.json",),
+    "unet": ("networks/unet.json",),
+    "segresnet": ("networks/segresnet.json",),
 }
-"""The benchmarked networks by name: LightMedSeg, the lightweight networks of the bundle (their defaults, as in
-``configs/networks/<name>.json``) and MONAI's reference networks (MONAI's defaults except where set above)."""
-
-LIGHTMEDSEG_PREFIX = "lightmedseg"
-SEGRESNET_LATENCY_FRACTION = 0.15
+"""Each benchmarked network by name, as its config overlays on ``train.json`` (``configs/`` relative)."""
+VARIANTS = ("plain", "cpu")
+OURS, UNET, VELOXSEG = "lightmedseg", "unet", "veloxseg"
+LARGE_INPUT_OVERLAY = "tasks/brats.json"
 RESULT_PREFIX = "BENCHMARK_RESULT "
 MIB = 2**20
 KEPT_SECTIONS = ("runtimes", "comparison")
 """Marked sections of the report that other scripts write (benchmark_runtimes.py, compare_networks.py): kept."""
+Result = dict[str, Any]
+"""A worker's JSON result: ``status`` ``"ok"`` with the measurements, or ``"skipped"`` with a ``reason``."""
 
 
 def section_markers(name: str) -> tuple[str, str]:
@@ -201,11 +142,6 @@ def peak_rss_bytes() -> int:
     return max_rss if sys.platform == "darwin" else max_rss * 1024
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 class LiveTensorMemory(TorchDispatchMode):
     """Peak bytes of tensor storage created under this mode and alive at once (``peak``).
 
@@ -239,129 +175,6 @@ class LiveTensorMemory(TorchDispatchMode):
         return out
 
 
-def _skipped(reason: str, error: Exception) -> Result:
-    """A skipped result whose reason fits on one table line."""
-    message = str(error).strip().splitlines()
-    return {"status": "skipped", "reason": f"{reason}: {type(error).__name__}: {message[0] if message else ''}"}
-
-
-def measure(
-    name: str, size: int, in_channels: int, out_channels: int, repeats: int, warmup: int, device: str
-) -> Result:
-    """
-    Measure one model in the current process; meant to run in a fresh worker process.
-
-    Returns a JSON-serialisable dict with ``status`` ``"ok"`` and the measurements, or ``status`` ``"skipped"``
-    and a ``reason`` when the model cannot be built for this input, lacks an optional dependency or runs out of
-    memory.
-    """
-    torch.manual_seed(0)
-    dev = torch.device(device)
-    try:
-        model = MODELS[name](size, in_channels, out_channels)
-    except OptionalImportError as e:
-        return _skipped("missing optional dependency", e)
-    except Exception as e:
-        return _skipped("construction error", e)
-    try:
-        model = model.to(dev).eval()
-        x = torch.randn(1, in_channels, size, size, size, device=dev)
-        params = sum(p.numel() for p in model.parameters())
-
-        gc.collect()
-        baseline_rss = psutil.Process().memory_info().rss
-        peak_rss_since_forward = reset_peak_rss()
-        if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(dev)
-
-        latencies_ms = []
-        with torch.inference_mode():
-            for _ in range(warmup):
-                model(x)
-            for _ in range(repeats):
-                _synchronize(dev)
-                start = time.perf_counter()
-                model(x)
-                _synchronize(dev)
-                latencies_ms.append((time.perf_counter() - start) * 1000.0)
-        peak_rss = peak_rss_bytes()
-        peak_cuda = torch.cuda.max_memory_allocated(dev) if dev.type == "cuda" else None
-
-        # counted last, so that the counter's own overhead does not enter the memory measurement above
-        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-            model(x)
-        with torch.inference_mode(), LiveTensorMemory() as tensors:
-            model(x)
-    except OptionalImportError as e:  # MONAI imports some dependencies lazily, e.g. einops in SwinUNETR.forward
-        return _skipped("missing optional dependency", e)
-    except torch.OutOfMemoryError as e:
-        return _skipped("out of memory", e)
-    return {
-        "status": "ok",
-        "params": params,
-        "macs": counter.get_total_flops() / 2,
-        "latency_ms": {
-            "median": statistics.median(latencies_ms),
-            "min": min(latencies_ms),
-            "max": max(latencies_ms),
-        },
-        "baseline_rss": baseline_rss,
-        "peak_rss": peak_rss,
-        "peak_rss_since_forward": peak_rss_since_forward,
-        "peak_cuda": peak_cuda,
-        "peak_tensors": tensors.peak,
-    }
-
-
-def run_worker(name: str, args: argparse.Namespace) -> Result:
-    """Measure ``name`` in a fresh subprocess; a timeout or a kill by the OOM killer becomes a skipped result."""
-    command = [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--worker",
-        name,
-        "--size",
-        str(args.size),
-        "--in-channels",
-        str(args.in_channels),
-        "--out-channels",
-        str(args.out_channels),
-        "--repeats",
-        str(args.repeats),
-        "--warmup",
-        str(args.warmup),
-        "--device",
-        args.device,
-    ]
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=args.max_seconds)
-    except subprocess.TimeoutExpired:
-        return {"status": "skipped", "reason": f"exceeded the time budget (--max-seconds {args.max_seconds:g})"}
-    if proc.returncode == -signal.SIGKILL:
-        return {"status": "skipped", "reason": "worker killed by SIGKILL (out of memory)"}
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker for {name!r} failed with exit status {proc.returncode}:\n{proc.stderr[-4000:]}")
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX) :])
-    raise RuntimeError(f"worker for {name!r} reported no result:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-
-
-def memory_bytes(result: Result) -> int:
-    """The memory figure that ratios and targets use: peak CUDA allocation on GPU, peak RSS on CPU."""
-    return result["peak_cuda"] if result["peak_cuda"] is not None else result["peak_rss"]
-
-
-def _ratio(results: dict[str, Result], name: str, reference: str, value: Callable[[Result], float]) -> float | None:
-    ours, ref = results[name], results.get(reference)
-    if ours["status"] != "ok" or ref is None or ref["status"] != "ok":
-        return None
-    return value(ours) / value(ref)
-
-
-def _median_latency(result: Result) -> float:
-    return result["latency_ms"]["median"]
-
 
 def machine_info(device: str) -> dict[str, str]:
     """Describe the machine, software and command line of this run for the report header."""
@@ -386,120 +199,362 @@ def machine_info(device: str) -> dict[str, str]:
     }
 
 
+
+
+def config_parser(name: str, *overlays: str, **overrides: Any) -> ConfigParser:
+    """``train.json`` (or ``base`` in ``overrides``), ``overlays``, then ``name``'s network overlay, on the CPU."""
+    base = overrides.pop("base", "train.json")
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / f) for f in (base, *overlays, *NETWORKS[name])])
+    parser.update({"device": "$torch.device('cpu')", "bundle_root": str(REPO_ROOT), **overrides})
+    return parser
+
+
+def build_network(parser: ConfigParser, variant: str) -> nn.Module:
+    """The config's plain ``network_def``, with the CPU pass for the ``cpu`` variant."""
+    return optimize_for_cpu(parser.get_parsed_content("network_def"), enabled=variant == "cpu")
+
+
+def _median_ms(seconds: list[float]) -> dict[str, float]:
+    return {"median": 1000 * statistics.median(seconds), "min": 1000 * min(seconds), "max": 1000 * max(seconds)}
+
+
+def _timed(fn: Callable[[], Any], repeats: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def measure_forward(name: str, variant: str, args: argparse.Namespace) -> Result:
+    """Forward passes at 1 x C x S^3 of the network as the BraTS overlay configures it: latency, MACs, memory."""
+    parser = config_parser(name, LARGE_INPUT_OVERLAY)
+    model = build_network(parser, variant).eval()
+    x = torch.randn(1, parser["in_channels"], args.size, args.size, args.size)
+    gc.collect()
+    baseline_rss = psutil.Process().memory_info().rss
+    reset = reset_peak_rss()
+    with torch.inference_mode():
+        seconds = _timed(lambda: model(x), args.repeats, args.warmup)
+    peak_rss = peak_rss_bytes()
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:  # after the memory measurement
+        model(x)
+    with torch.inference_mode(), LiveTensorMemory() as tensors:
+        model(x)
+    macs = counter.get_total_flops() / 2
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "macs": macs,
+        "latency_ms": _median_ms(seconds),
+        "gflops": 2 * macs / statistics.median(seconds) / 1e9,
+        "baseline_rss": baseline_rss,
+        "peak_rss": peak_rss,
+        "peak_rss_since_forward": reset,
+        "peak_tensors": tensors.peak,
+    }
+
+
+def measure_training_step(name: str, variant: str, args: argparse.Namespace) -> Result:
+    """Median time of one training step of ``train.json``'s network, loss and optimizer on a random batch."""
+    torch.manual_seed(0)
+    parser = config_parser(name)
+    model = build_network(parser, variant).train()
+    parser.ref_resolver.resolved_content["network"] = model  # the optimizer and loss take these parameters
+    loss_function = parser.get_parsed_content("loss")
+    optimizer = parser.get_parsed_content("optimizer")
+    shape = (parser["batch_size"] * parser["num_samples"], parser["in_channels"], *parser["roi_size"])
+    image = torch.randn(shape)
+    label = torch.randint(0, parser["num_label_classes"], (shape[0], 1, *shape[2:])).float()
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss_function(model(image), label).backward()
+        optimizer.step()
+
+    seconds = _timed(step, args.train_steps, 3)
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return {
+        "batch": list(shape),
+        "step_ms": _median_ms(seconds),
+        "step_gflops": counter.get_total_flops() / statistics.median(seconds) / 1e9,
+    }
+
+
+def measure_cases(name: str, variant: str, args: argparse.Namespace) -> Result:
+    """Median sliding-window time per hippocampus case with ``inference.json``'s preprocessing and inferer."""
+    dataset = json.loads((args.dataset_dir / "dataset.json").read_text())
+    images = [str(args.dataset_dir / case["image"]) for case in dataset["training"][: args.num_cases]]
+    parser = config_parser(name, base="inference.json")
+    model = build_network(parser, variant).eval()
+    preprocessing = parser.get_parsed_content("preprocessing")
+    inferer = parser.get_parsed_content("sw_inferer")
+    volumes = [preprocessing({"image": image})["image"].as_tensor()[None] for image in images]
+    with torch.inference_mode():
+        inferer(volumes[0], model)  # warm-up
+        seconds = []
+        for volume in volumes:
+            start = time.perf_counter()
+            inferer(volume, model)
+            seconds.append(time.perf_counter() - start)
+    return {"case_ms": 1000 * statistics.median(seconds), "cases": len(seconds)}
+
+
+def measure_epoch(name: str, args: argparse.Namespace) -> Result:
+    """Seconds of one training epoch of ``train.json`` (+ overlay) through its own trainer and data pipeline."""
+    from ignite.engine import Events
+
+    with tempfile.TemporaryDirectory() as work_dir:
+        parser = config_parser(
+            name,
+            dataset_dir=str(args.dataset_dir),
+            ckpt_dir=work_dir,
+            output_dir=work_dir,
+            epochs=1,
+            val_interval=1000,
+            num_train_cases=args.epoch_cases,
+            num_val_cases=1,
+            **({} if args.epoch_workers is None else {"num_workers": args.epoch_workers}),
+        )
+        parser.get_parsed_content("initialize")
+        trainer = parser.get_parsed_content("train#trainer")
+        marks: dict[str, float] = {}
+        trainer.add_event_handler(Events.EPOCH_STARTED, lambda: marks.setdefault("start", time.perf_counter()))
+        trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda: marks.__setitem__("end", time.perf_counter()))
+        trainer.run()
+        return {
+            "epoch_s": marks["end"] - marks["start"],
+            "iterations": trainer.state.iteration,
+            "cases": len(parser.get_parsed_content("train_datalist")),
+            "num_workers": parser.get_parsed_content("num_workers"),
+            "cpu_kernels": bool(parser.get_parsed_content("cpu_kernels")),
+        }
+
+
+def machine_peak_gflops(threads: int, n: int = 2048, repeats: int = 10) -> float:
+    """Median GFLOP/s of an ``n`` x ``n`` float32 matmul on ``threads`` threads: what these cores can reach."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    seconds = _timed(lambda: torch.mm(a, b), repeats, 2)
+    return 2 * n**3 / statistics.median(seconds) / 1e9
+
+
+def measure(name: str, variant: str, args: argparse.Namespace) -> Result:
+    """All measurements of one (network, variant), meant for a fresh worker process; the forward pass first, so that
+    peak RSS is that of inference at S^3 alone."""
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    register_flop_formulas()
+    try:
+        result = {"status": "ok", **measure_forward(name, variant, args)}
+        result.update(measure_training_step(name, variant, args))
+        if (args.dataset_dir / "dataset.json").is_file():
+            result.update(measure_cases(name, variant, args))
+    except OptionalImportError as e:
+        return _skipped("missing optional dependency", e)
+    except torch.OutOfMemoryError as e:
+        return _skipped("out of memory", e)
+    return result
+
+
+def _skipped(reason: str, error: Exception) -> Result:
+    """A skipped result whose reason fits on one table line."""
+    message = str(error).strip().splitlines()
+    return {"status": "skipped", "reason": f"{reason}: {type(error).__name__}: {message[0] if message else ''}"}
+
+
+def _worker_command(args: argparse.Namespace, *worker: str) -> list[str]:
+    command = [sys.executable, os.path.abspath(__file__), *worker, "--threads", str(args.threads)]
+    command += ["--size", str(args.size), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+    command += ["--train-steps", str(args.train_steps), "--num-cases", str(args.num_cases)]
+    command += ["--dataset-dir", str(args.dataset_dir)]
+    if args.epoch_cases is not None:
+        command += ["--epoch-cases", str(args.epoch_cases)]
+    if args.epoch_workers is not None:
+        command += ["--epoch-workers", str(args.epoch_workers)]
+    return command
+
+
+def run_worker(args: argparse.Namespace, *worker: str) -> Result:
+    """Run one measurement in a fresh subprocess; a timeout or an OOM kill becomes a skipped result."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONWARNINGS": "ignore"}
+    try:
+        proc = subprocess.run(
+            _worker_command(args, *worker), capture_output=True, text=True, timeout=args.max_seconds, env=env
+        )
+    except subprocess.TimeoutExpired:
+        return {"status": "skipped", "reason": f"exceeded the time budget (--max-seconds {args.max_seconds:g})"}
+    if proc.returncode == -signal.SIGKILL:
+        return {"status": "skipped", "reason": "worker killed by SIGKILL (out of memory)"}
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {worker} failed with exit status {proc.returncode}:\n{proc.stderr[-4000:]}")
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX) :])
+    raise RuntimeError(f"worker {worker} reported no result:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+
+
+def _value(result: Result | None, key: str, sub: str | None = None) -> float | None:
+    if result is None or result.get("status") != "ok" or key not in result:
+        return None
+    return result[key][sub] if sub else result[key]
+
+
 def _format(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def results_table(results: dict[str, Result], cuda: bool) -> list[str]:
-    """Render the per-model results as markdown table lines."""
-    mem = "peak CUDA alloc" if cuda else "peak RSS"
-    header = ["model", "params (M)", "MACs (G)", "latency median (ms)", "latency min (ms)", "latency max (ms)"]
-    header += ["peak RSS (MiB)", "RSS increase in forward (MiB)", "peak tensor memory (MiB)"]
-    header += ["peak CUDA alloc (MiB)"] if cuda else []
-    header += ["latency / UNet", "latency / SegResNet", f"{mem} / UNet", f"{mem} / SegResNet", "status"]
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a / b
+
+
+def results_table(results: dict[str, Result], peak: float) -> list[str]:
+    """One row per (network, variant): forward at S^3, memory, training step and per-case time."""
+    header = ["network", "variant", "params (M)", "MACs (G)", "forward median (ms)", "forward min-max (ms)"]
+    header += ["forward GFLOP/s", "% of matmul peak", "peak RSS (MiB)", "peak tensor memory (MiB)"]
+    header += ["training step (ms)", "training GFLOP/s", "per case (ms)", "forward / UNet", "step / UNet", "status"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name, result in results.items():
+    for key, result in results.items():
+        name, variant = key.split("+")
         if result["status"] != "ok":
-            cells = [name] + ["-"] * (len(header) - 2) + ["skipped: " + result["reason"].replace("|", "\\|")]
+            cells = [name, variant] + ["-"] * (len(header) - 3) + ["skipped: " + result["reason"].replace("|", "\\|")]
         else:
             latency = result["latency_ms"]
+            unet = results.get(f"{UNET}+{variant}")
             cells = [
                 name,
+                variant,
                 f"{result['params'] / 1e6:.3f}",
-                f"{result['macs'] / 1e9:.3f}",
-                f"{latency['median']:.1f}",
-                f"{latency['min']:.1f}",
-                f"{latency['max']:.1f}",
+                f"{result['macs'] / 1e9:.2f}",
+                f"{latency['median']:.0f}",
+                f"{latency['min']:.0f}-{latency['max']:.0f}",
+                f"{result['gflops']:.1f}",
+                f"{100 * result['gflops'] / peak:.0f}",
                 f"{result['peak_rss'] / MIB:.0f}",
-                f"{(result['peak_rss'] - result['baseline_rss']) / MIB:.0f}",
                 f"{result['peak_tensors'] / MIB:.0f}",
+                f"{result['step_ms']['median']:.0f}",
+                f"{result['step_gflops']:.1f}",
+                _format(result.get("case_ms"), ".1f"),
+                _format(_ratio(latency["median"], _value(unet, "latency_ms", "median")), ".2f"),
+                _format(_ratio(result["step_ms"]["median"], _value(unet, "step_ms", "median")), ".2f"),
+                "ok",
             ]
-            cells += [f"{result['peak_cuda'] / MIB:.0f}"] if cuda else []
-            cells += [
-                _format(_ratio(results, name, reference, value), ".2f")
-                for value in (_median_latency, memory_bytes)
-                for reference in ("unet", "segresnet")
-            ]
-            cells.append("ok")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def _target(claim: str, ratio: float | None, limit: float, missing: str) -> str:
-    """One target line: the measured ratio against its limit and PASS or MISS, or N/A when it was not measured."""
-    if ratio is None:
-        return f"- {claim}: N/A ({missing} not measured)"
-    return f"- {claim}: ratio {ratio:.2f} (limit {limit:g}) -> {'PASS' if ratio <= limit else 'MISS'}"
-
-
-def target_lines(results: dict[str, Result], cuda: bool) -> list[str]:
-    """Evaluate the LightMedSeg targets for every LightMedSeg variant measured in this run."""
-    measured = {name: result for name, result in results.items() if result["status"] == "ok"}
-    ours = [name for name in measured if name.startswith(LIGHTMEDSEG_PREFIX)]
-    peers = {name: memory_bytes(result) for name, result in measured.items() if name not in ours}
-    lowest_peer = min(peers, key=peers.__getitem__) if peers else None
-    memory = "peak CUDA alloc" if cuda else "peak RSS"
-    if not ours:
-        return ["- No LightMedSeg variant was measured; no target could be evaluated."]
-    lines = []
-    for name in ours:
-        lines += [
-            _target(
-                f"{name} median latency <= UNet median latency",
-                _ratio(results, name, "unet", _median_latency),
-                1.0,
-                "unet",
-            ),
-            _target(
-                f"{name} median latency <= {SEGRESNET_LATENCY_FRACTION:g} x SegResNet median latency",
-                _ratio(results, name, "segresnet", _median_latency),
-                SEGRESNET_LATENCY_FRACTION,
-                "segresnet",
-            ),
-            _target(
-                f"{name} has the lowest {memory} of all measured models (ratio to the lowest peer, {lowest_peer})",
-                _ratio(results, name, lowest_peer, memory_bytes) if lowest_peer else None,
-                1.0,
-                "no peer",
-            ),
-        ]
+def epoch_table(epochs: dict[str, Result]) -> list[str]:
+    lines = ["| network | training cases | iterations | data workers | CPU pass | epoch (s) | epoch / UNet |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    unet = _value(epochs.get(UNET), "epoch_s")
+    for name, r in epochs.items():
+        if r["status"] != "ok":
+            lines.append(f"| {name} | - | - | - | - | - | skipped: {r['reason']} |")
+            continue
+        ratio = _format(_ratio(r["epoch_s"], unet), ".2f")
+        kernels = "yes" if r["cpu_kernels"] else "no"
+        lines.append(
+            f"| {name} | {r['cases']} | {r['iterations']} | {r['num_workers']} | {kernels} | {r['epoch_s']:.1f} | {ratio} |"
+        )
     return lines
 
 
-def write_report(path: Path, args: argparse.Namespace, machine: dict[str, str], results: dict[str, Result]) -> None:
-    """Write the markdown report: machine header, setup, results table and targets."""
-    cuda = args.device == "cuda"
-    size = args.size
-    not_reset = [name for name, r in results.items() if r["status"] == "ok" and not r["peak_rss_since_forward"]]
+def _target(claim: str, ratio: float | None, limit: float) -> str:
+    """One target line: the measured ratio against its limit and PASS or MISS, or N/A when it was not measured."""
+    if ratio is None:
+        return f"- {claim}: N/A (not measured in this run)"
+    return f"- {claim}: ratio {ratio:.2f} (limit {limit:g}) -> {'PASS' if ratio <= limit else 'MISS'}"
+
+
+def target_lines(results: dict[str, Result], epochs: dict[str, Result], peak: float) -> list[str]:
+    """The wall-clock targets of LightMedSeg with the CPU pass, against the peers with the same pass."""
+    ours, unet, velox = (results.get(f"{n}+cpu") for n in (OURS, UNET, VELOXSEG))
+    rss = {k: _value(r, "peak_rss") for k, r in results.items() if k.endswith("+cpu")}
+    peers_rss = [v for k, v in rss.items() if v is not None and not k.startswith(OURS)]
+    step = (lambda r: _value(r, "step_ms", "median"))
+    forward = (lambda r: _value(r, "latency_ms", "median"))
+    return [
+        _target("training step <= 0.5 x UNet's", _ratio(step(ours), step(unet)), 0.5),
+        _target(
+            "one training epoch of train.json <= 0.5 x UNet's",
+            _ratio(_value(epochs.get(OURS), "epoch_s"), _value(epochs.get(UNET), "epoch_s")),
+            0.5,
+        ),
+        _target("forward at 128^3 <= VeloxSeg's", _ratio(forward(ours), forward(velox)), 1.0),
+        _target("forward at 128^3 <= 0.35 x UNet's", _ratio(forward(ours), forward(unet)), 0.35),
+        _target("per hippocampus case <= VeloxSeg's", _ratio(_value(ours, "case_ms"), _value(velox, "case_ms")), 1.0),
+        _target(
+            "peak RSS at 128^3 the lowest of all networks (ratio to the lowest peer)",
+            _ratio(rss.get(f"{OURS}+cpu"), min(peers_rss) if peers_rss else None),
+            1.0,
+        ),
+        _target(
+            "forward throughput >= 30 % of the matmul peak (ratio: 0.30 x peak / achieved)",
+            _ratio(0.30 * peak, _value(ours, "gflops")),
+            1.0,
+        ),
+    ]
+
+
+def write_report(
+    path: Path,
+    args: argparse.Namespace,
+    machine: dict[str, str],
+    peak: float,
+    results: dict[str, Result],
+    epochs: dict[str, Result],
+) -> None:
+    """Write the markdown report: machine, setup, the tables and the targets; the other scripts' sections stay."""
+    train = json.loads((CONFIGS / "train.json").read_text())
+    roi = "x".join(map(str, train["roi_size"]))
     lines = ["# LightMedSeg benchmarks", "", "Written by `scripts/benchmark.py`; rerun the command below to update it."]
-    lines += [""]
-    lines += ["## Machine", ""] + [f"- {key}: {value}" for key, value in machine.items()] + [""]
+    lines += ["", "## Machine", ""] + [f"- {key}: {value}" for key, value in machine.items()]
+    lines += [f"- Measured peak: {peak:.0f} GFLOP/s (median of a 2048 x 2048 fp32 matmul on {args.threads} threads)"]
     lines += [
+        "",
         "## Setup",
         "",
-        f"- Input: 1 x {args.in_channels} x {size} x {size} x {size}, float32, batch 1; {args.out_channels} output "
-        "channels; the same input shape for every model, each measured in a fresh worker process.",
-        f"- Latency: median/min/max of {args.repeats} timed forward passes after {args.warmup} warm-up passes, "
-        "`model.eval()` under `torch.inference_mode()`"
-        + (", with `torch.cuda.synchronize()` around each pass." if cuda else "."),
-        "- MACs: FLOPs counted by `torch.utils.flop_counter.FlopCounterMode` / 2 (convolutions, transposed "
-        "convolutions, matmuls and attention; normalisation, activations and element-wise ops are not counted).",
-        "- Peak RSS: peak resident set size of the worker (`VmHWM`), reset just before the first forward pass, so it "
-        "is the peak during warm-up and timed passes; it includes the Python/torch runtime, weights and input. "
-        "RSS increase in forward: peak RSS minus the RSS right before the first forward pass.",
-        "- Peak tensor memory: the most tensor storage alive at once during one forward pass (input and weights "
-        "excluded; `LiveTensorMemory`): what the activations need, without the runtime's caches and allocator slack "
-        "that RSS includes.",
+        "- Networks: the `network_def` that ships, `configs/train.json` for LightMedSeg and "
+        "`configs/networks/<name>.json` on top of it for each peer; each (network, variant) in a fresh worker "
+        f"process on {args.threads} threads. `plain`: the modules as written; `cpu`: after "
+        "`lightmedseg_bundle.cpu.optimize_for_cpu` (oneDNN convolutions, 1x1x1 and 2x2x2 convolutions as matmuls, "
+        "fused SiLU, channels-last layout), which the configs apply on a CPU (`cpu_kernels`).",
+        f"- Forward: 1 x 4 x {args.size}^3, the network as `configs/tasks/brats.json` configures it (4 modalities, "
+        f"3 regions; LightMedSeg with its trilinear head there); median and range of {args.repeats} passes after "
+        f"{args.warmup} warm-up, `eval()` under `torch.inference_mode()`. MACs: `FlopCounterMode` / 2 (convolutions, "
+        "matmuls, attention). GFLOP/s: 2 x MACs / median latency.",
+        "- Peak RSS: the worker's `VmHWM`, reset just before the first forward pass (runtime, weights and input "
+        "included). Peak tensor memory: the most tensor storage alive at once in one forward pass.",
+        f"- Training step: `train.json`'s network (LightMedSeg with the `refined` head), `loss` and `optimizer` on a "
+        f"batch of {train['batch_size']} x 1 x {roi}; forward + loss + backward + step, median of {args.train_steps} "
+        "steps after 3 warm-up.",
+        f"- Per case: `inference.json`'s preprocessing and sliding window ({roi}, sw_batch_size "
+        f"{train['sw_batch_size']}) on the first {args.num_cases} hippocampus cases; median per case, preprocessing "
+        "excluded.",
+        "",
+        "## Results",
+        "",
+        *results_table(results, peak),
+        "",
     ]
-    if not_reset:
-        lines.append(
-            f"- The peak-RSS mark could not be reset for {', '.join(not_reset)}: their peak RSS covers the whole "
-            "worker process (imports and construction included)."
-        )
-    if cuda:
-        lines.append("- Peak CUDA alloc: `torch.cuda.max_memory_allocated()` over the forward passes; used for ratios.")
-    lines += ["", "## Results", "", *results_table(results, cuda), ""]
-    lines += ["## Targets", "", *target_lines(results, cuda), ""]
+    if epochs:
+        workers = "as the config sets it" if args.epoch_workers is None else str(args.epoch_workers)
+        lines += [
+            "## One training epoch of train.json",
+            "",
+            "`configs/train.json` (+ the peer's overlay) run through its own `SupervisedTrainer` on the hippocampus "
+            f"training split, data loading and augmentation included, data workers {workers}; time from the "
+            "epoch's start to its last iteration (dataset caching before it and validation after it excluded).",
+            "",
+            *epoch_table(epochs),
+            "",
+        ]
+    lines += ["## Targets (LightMedSeg, CPU pass, against the peers with the same pass)", ""]
+    lines += [*target_lines(results, epochs, peak), ""]
     old = path.read_text() if path.is_file() else ""
     for name in KEPT_SECTIONS:
         start, end = section_markers(name)
@@ -512,62 +567,74 @@ def write_report(path: Path, args: argparse.Namespace, machine: dict[str, str], 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and validate the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
-    parser.add_argument("--size", type=int, default=128, help="edge length of the cubic input (multiple of 16, >= 32)")
-    parser.add_argument("--in-channels", type=int, default=4)
-    parser.add_argument("--out-channels", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=5, help="number of timed forward passes")
-    parser.add_argument("--warmup", type=int, default=2, help="number of untimed forward passes before timing")
-    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of: {', '.join(MODELS)}")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
+    parser.add_argument("--size", type=int, default=128, help="edge of the cubic 4-channel input (multiple of 32)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed forward passes")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed forward passes before timing")
+    parser.add_argument("--train-steps", type=int, default=10, help="timed training steps")
+    parser.add_argument("--num-cases", type=int, default=10, help="hippocampus cases timed per network")
+    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads")
+    parser.add_argument("--networks", default=",".join(NETWORKS), help=f"subset of: {', '.join(NETWORKS)}")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="plain, cpu or both")
+    parser.add_argument("--epoch", action="store_true", help="also time one training epoch of train.json")
+    parser.add_argument("--epoch-cases", type=int, help="training cases of the epoch (default: the whole split)")
+    parser.add_argument("--epoch-workers", type=int, help="data workers of the epoch (default: train.json's)")
     parser.add_argument(
-        "--max-seconds", type=float, default=600.0, help="time budget per model worker process, imports included"
+        "--dataset-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "msd_hippocampus"
     )
-    parser.add_argument("--worker", choices=tuple(MODELS), help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
+    parser.add_argument("--max-seconds", type=float, default=900.0, help="time budget per worker process")
+    parser.add_argument("--worker", nargs=2, metavar=("NETWORK", "VARIANT"), help=argparse.SUPPRESS)
+    parser.add_argument("--epoch-worker", choices=tuple(NETWORKS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.size < 32 or args.size % 16:
-        # multiples of 16 for LightMedSeg; at 16, instance norm fails on the 1-voxel bottleneck of UNet
-        parser.error(f"--size must be a multiple of 16 and at least 32, got {args.size}")
-    if args.repeats < 1 or args.warmup < 0 or args.in_channels < 1 or args.out_channels < 1 or args.max_seconds <= 0:
-        parser.error("--repeats, --in-channels, --out-channels and --max-seconds must be positive, --warmup >= 0")
-    args.models = [name.strip() for name in args.models.split(",") if name.strip()]
-    unknown = [name for name in args.models if name not in MODELS]
-    if unknown or not args.models:
-        parser.error(f"unknown model(s) {', '.join(unknown) or '(none given)'}; choose from: {', '.join(MODELS)}")
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda was requested but CUDA is not available")
+    if args.size < 32 or args.size % 32:
+        parser.error(f"--size must be a multiple of 32 and at least 32, got {args.size}")
+    if min(args.repeats, args.train_steps, args.num_cases, args.threads) < 1 or args.warmup < 0:
+        parser.error("--repeats, --train-steps, --num-cases and --threads must be positive, --warmup >= 0")
+    for option, choices in (("networks", NETWORKS), ("variants", VARIANTS)):
+        chosen = [n.strip() for n in getattr(args, option).split(",") if n.strip()]
+        unknown = [n for n in chosen if n not in choices]
+        if unknown or not chosen:
+            parser.error(f"unknown {option} {', '.join(unknown) or '(none given)'}; choose from: {', '.join(choices)}")
+        setattr(args, option, chosen)
+    if args.epoch and not (args.dataset_dir / "dataset.json").is_file():
+        parser.error(f"--epoch needs the hippocampus data: no dataset.json in {args.dataset_dir}")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Measure the selected models one worker process at a time and write the report."""
+    """Measure every (network, variant) and the epochs one worker process at a time, then write the report."""
     args = parse_args(argv)
     if args.worker:
-        result = measure(
-            args.worker, args.size, args.in_channels, args.out_channels, args.repeats, args.warmup, args.device
-        )
-        print(RESULT_PREFIX + json.dumps(result), flush=True)
+        print(RESULT_PREFIX + json.dumps(measure(*args.worker, args)), flush=True)
+        return
+    if args.epoch_worker:
+        torch.set_num_threads(args.threads)
+        print(RESULT_PREFIX + json.dumps({"status": "ok", **measure_epoch(args.epoch_worker, args)}), flush=True)
         return
 
-    machine = machine_info(args.device)
+    machine = machine_info("cpu")
+    peak = machine_peak_gflops(args.threads)
+    print(f"matmul peak: {peak:.0f} GFLOP/s on {args.threads} threads", flush=True)
     results: dict[str, Result] = {}
-    for name in args.models:
-        print(f"[{name}] measuring on {args.device} ...", flush=True)
-        results[name] = result = run_worker(name, args)
-        if result["status"] == "ok":
-            print(
-                f"[{name}] {result['params'] / 1e6:.3f} M params, {result['macs'] / 1e9:.3f} GMACs, "
-                f"median {result['latency_ms']['median']:.1f} ms, peak RSS {result['peak_rss'] / MIB:.0f} MiB"
-                + (f", peak CUDA {result['peak_cuda'] / MIB:.0f} MiB" if result["peak_cuda"] is not None else ""),
-                flush=True,
-            )
-        else:
-            print(f"[{name}] skipped: {result['reason']}", flush=True)
-    write_report(args.output, args, machine, results)
-    print("\n".join(["", "Targets:", *target_lines(results, args.device == "cuda")]))
+    for name in args.networks:
+        for variant in args.variants:
+            results[f"{name}+{variant}"] = r = run_worker(args, "--worker", name, variant)
+            if r["status"] == "ok":
+                print(
+                    f"[{name} {variant}] forward {r['latency_ms']['median']:.0f} ms ({r['gflops']:.1f} GFLOP/s), "
+                    f"peak RSS {r['peak_rss'] / MIB:.0f} MiB, training step {r['step_ms']['median']:.0f} ms"
+                    + (f", {r['case_ms']:.1f} ms per case" if "case_ms" in r else ""),
+                    flush=True,
+                )
+            else:
+                print(f"[{name} {variant}] skipped: {r['reason']}", flush=True)
+    epochs: dict[str, Result] = {}
+    for name in args.networks if args.epoch else ():
+        epochs[name] = r = run_worker(args, "--epoch-worker", name)
+        print(f"[{name}] epoch: {r.get('epoch_s', float('nan')):.1f} s {r.get('reason', '')}", flush=True)
+    write_report(args.output, args, machine, peak, results, epochs)
+    print("\n".join(["", "Targets:", *target_lines(results, epochs, peak)]))
     print(f"Report written to {args.output}")
 
 

@@ -17,9 +17,9 @@ Two workloads, each runtime measured on each in a fresh worker subprocess (this 
   ``--large-source random``), padded to a multiple of 16 and predicted with the sliding window of
   ``configs/tasks/brats.json`` (``roi_size`` 128, ``sw_batch_size`` 2, overlap 0.5): latency and peak RSS.
 
-Runtimes: ``eager`` (the ``network_def`` of ``configs/inference.json`` in eval mode under
-``torch.inference_mode()``), ``torchscript`` (``torch.jit.script`` of it, what ``monai.bundle ckpt_export``
-writes) and ``onnxruntime`` (the CPU execution provider, through ``lightmedseg_bundle.inference.OnnxPredictor``,
+Runtimes: ``eager`` (the ``network_def`` of ``configs/inference.json`` with the CPU pass, as that config runs it
+on a CPU, in eval mode under ``torch.inference_mode()``), ``torchscript`` (``torch.jit.script`` of the plain
+network, what ``monai.bundle ckpt_export`` writes) and ``onnxruntime`` (the CPU execution provider, through ``lightmedseg_bundle.inference.OnnxPredictor``,
 on the file that ``python -m monai.bundle onnx_export --args_file configs/onnx_export.json`` writes; the
 script runs that command once per input channel count). Every runtime uses ``--threads`` threads.
 
@@ -56,6 +56,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from lightmedseg_bundle.cpu import optimize_for_cpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark import (  # noqa: E402  (scripts/benchmark.py)
@@ -130,7 +132,7 @@ def _predictor(runtime: str, in_channels: int, model_dir: Path, ckpt: Path | Non
 
         return OnnxPredictor(model_dir / f"model_{in_channels}ch.onnx", num_threads=threads)
     network = _network(in_channels, ckpt)
-    return torch.jit.script(network) if runtime == "torchscript" else network
+    return torch.jit.script(network) if runtime == "torchscript" else optimize_for_cpu(network)
 
 
 def run_worker(args: argparse.Namespace) -> dict[str, Any]:

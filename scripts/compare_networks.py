@@ -148,7 +148,8 @@ def latency_worker(args: argparse.Namespace) -> dict[str, Any]:
     parser = ConfigParser()
     parser.read_config(config_files(name, "train.json"))
     parser.update({"bundle_root": str(REPO_ROOT), "dataset_dir": str(args.dataset_dir), "num_workers": 0})
-    network = parser.get_parsed_content("network_def")
+    parser["device"] = "$torch.device('cpu')"
+    network = parser.get_parsed_content("network")  # with the CPU pass, as the configs run it on a CPU
     weights = checkpoint_dir(name, args.work_dir) / "model.pt"
     network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     network.eval()

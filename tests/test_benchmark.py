@@ -9,67 +9,112 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import HIPPOCAMPUS_DIR
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "scripts" / "benchmark.py"
-MODELS = ("lightmedseg_ghost", "unet", "refineformer3d", "segmaformer", "veloxseg", "hrmedseg")
+NETWORKS = ("lightmedseg", "veloxseg", "unet")
 NUMERIC_COLUMNS = (
     "params (M)",
     "MACs (G)",
-    "latency median (ms)",
-    "latency min (ms)",
-    "latency max (ms)",
+    "forward median (ms)",
+    "forward GFLOP/s",
+    "% of matmul peak",
     "peak RSS (MiB)",
-    "RSS increase in forward (MiB)",
     "peak tensor memory (MiB)",
+    "training step (ms)",
+    "training GFLOP/s",
+    "per case (ms)",
 )
 #: the sections that scripts/benchmark_runtimes.py and scripts/compare_networks.py write into the same report
 KEPT = "\n\n".join(
     f"<!-- {n}:start -->\n## {n}\nkept text of {n}\n<!-- {n}:end -->" for n in ("runtimes", "comparison")
 )
 
+sys.path.insert(0, str(SCRIPT.parent))
+from benchmark import LiveTensorMemory, build_network, config_parser  # noqa: E402  (scripts/benchmark.py)
+
 
 def run_benchmark(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, str(SCRIPT), *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900
     )
 
 
-def parse_table(markdown: str) -> dict[str, dict[str, str]]:
-    """Return the results table as {model: {column: cell}}."""
-    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+def parse_table(markdown: str, title: str) -> dict[str, dict[str, str]]:
+    """The first table after the heading ``title`` as {first cells joined by '+': {column: cell}}."""
+    section = markdown.split(title, 1)[1]
+    lines = [line for line in section.split("\n## ", 1)[0].splitlines() if line.startswith("|")]
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
-    return {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    key = 2 if header[1] == "variant" else 1
+    return {"+".join(row[:key]): dict(zip(header, row, strict=True)) for row in rows}
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if not (HIPPOCAMPUS_DIR / "dataset.json").is_file():
+        pytest.skip(f"real data not found at {HIPPOCAMPUS_DIR} (per-case timing and the training epoch need it)")
     output = tmp_path_factory.mktemp("benchmark") / "bench.md"
     output.write_text("# old report\n\n" + KEPT + "\n\n## old results\n")
     proc = run_benchmark(
-        "--size", "32", "--repeats", "1", "--warmup", "0", "--models", ",".join(MODELS), "--device", "cpu",
-        "--output", str(output),
+        "--size", "32", "--repeats", "1", "--warmup", "0", "--train-steps", "1", "--num-cases", "1",
+        "--networks", ",".join(NETWORKS), "--epoch", "--epoch-cases", "2", "--epoch-workers", "0",
+        "--dataset-dir", str(HIPPOCAMPUS_DIR), "--output", str(output),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return output.read_text()
 
 
-def test_rows_are_numeric(report: str) -> None:
-    table = parse_table(report)
-    assert set(table) == set(MODELS)
-    for model, row in table.items():
-        assert row["status"] == "ok", (model, row["status"])
+def test_every_network_is_measured_plain_and_with_the_cpu_pass(report: str) -> None:
+    table = parse_table(report, "## Results")
+    assert set(table) == {f"{n}+{v}" for n in NETWORKS for v in ("plain", "cpu")}
+    for key, row in table.items():
+        assert row["status"] == "ok", (key, row["status"])
         for column in NUMERIC_COLUMNS:
-            assert float(row[column]) >= 0, (model, column)
-        assert float(row["params (M)"]) > 0 and float(row["MACs (G)"]) > 0, model
-        assert float(row["peak RSS (MiB)"]) > 0, model
-    assert float(table["unet"]["latency / UNet"]) == 1.0
+            assert float(row[column]) > 0, (key, column)
+    for name in NETWORKS:  # the pass changes the kernels, not the network
+        assert table[f"{name}+plain"]["params (M)"] == table[f"{name}+cpu"]["params (M)"]
+        assert table[f"{name}+plain"]["MACs (G)"] == table[f"{name}+cpu"]["MACs (G)"]
+    assert table["unet+cpu"]["forward / UNet"] == table["unet+plain"]["step / UNet"] == "1.00"
+
+
+def test_training_epoch_runs_through_train_json(report: str) -> None:
+    table = parse_table(report, "## One training epoch")
+    assert set(table) == set(NETWORKS)
+    for name, row in table.items():
+        assert (row["training cases"], row["iterations"], row["data workers"]) == ("2", "1", "0"), name
+        assert row["CPU pass"] == "yes" and float(row["epoch (s)"]) > 0, name
+    assert table["unet"]["epoch / UNet"] == "1.00"
+
+
+def test_targets_are_all_evaluated(report: str) -> None:
+    targets = report.split("## Targets", 1)[1].split("<!--", 1)[0]
+    lines = [line for line in targets.splitlines() if line.startswith("- ")]
+    assert len(lines) == 7
+    assert all(line.endswith(("PASS", "MISS")) for line in lines), lines
+
+
+def test_machine_header_names_the_peak(report: str) -> None:
+    for key in ("## Machine", "Date:", "Command:", "CPU:", "torch 2", "monai", "Measured peak:"):
+        assert key in report, key
+
+
+def test_sections_of_the_other_scripts_are_kept(report: str) -> None:
+    assert KEPT in report
+    assert "# old report" not in report and "## old results" not in report
+
+
+def test_networks_are_built_from_the_shipped_configs() -> None:
+    hippocampus = build_network(config_parser("lightmedseg"), "plain")
+    assert hippocampus.refinement is not None  # train.json ships the refined head
+    brats = build_network(config_parser("lightmedseg", "tasks/brats.json"), "cpu")
+    assert brats.refinement is None and brats.in_channels == 4  # the BraTS overlay: trilinear head, 4 modalities
+    unet = build_network(config_parser("unet"), "plain")
+    assert type(unet).__name__ == "UNet" and sum(p.numel() for p in unet.parameters()) > 4e6
 
 
 def test_live_tensor_memory_counts_what_is_alive_at_once() -> None:
-    sys.path.insert(0, str(SCRIPT.parent))
-    from benchmark import LiveTensorMemory
-
     mib = 1 << 20
     x = torch.randn(mib // 4)  # 1 MiB, created outside: not counted
     with torch.inference_mode(), LiveTensorMemory() as tracker:
@@ -82,31 +127,10 @@ def test_live_tensor_memory_counts_what_is_alive_at_once() -> None:
     assert tracker.peak == 2 * mib and tracker.live == 0
 
 
-def test_machine_header(report: str) -> None:
-    assert "## Machine" in report
-    for key in ("Date:", "Command:", "CPU:", "torch threads:", "RAM:", "GPU:", "torch 2", "monai"):
-        assert key in report, key
-    assert "--models lightmedseg_ghost,unet" in report
-
-
-def test_targets_section(report: str) -> None:
-    targets = report.split("## Targets", 1)[1]
-    lines = [line for line in targets.splitlines() if line.startswith("- ")]
-    assert len(lines) == 3
-    assert any(word in lines[0] for word in ("PASS", "MISS"))  # vs UNet: measured
-    assert "N/A (segresnet not measured)" in lines[1]
-    assert any(word in lines[2] for word in ("PASS", "MISS"))  # lowest memory: UNet measured
-
-
-def test_sections_of_the_other_scripts_are_kept(report: str) -> None:
-    assert KEPT in report
-    assert "# old report" not in report and "## old results" not in report
-
-
-def test_unknown_model_is_an_error(tmp_path: Path) -> None:
+def test_unknown_network_is_an_error(tmp_path: Path) -> None:
     output = tmp_path / "bench.md"
-    proc = run_benchmark("--size", "32", "--models", "unet,not_a_model", "--output", str(output))
+    proc = run_benchmark("--size", "32", "--networks", "unet,not_a_model", "--output", str(output))
     assert proc.returncode != 0
-    assert "unknown model(s) not_a_model" in proc.stderr
-    assert "lightmedseg_ghost" in proc.stderr  # the valid choices are listed
+    assert "unknown networks not_a_model" in proc.stderr
+    assert "lightmedseg" in proc.stderr  # the valid choices are listed
     assert not output.exists()

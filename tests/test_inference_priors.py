@@ -128,7 +128,9 @@ def test_texture_map_is_saved_in_the_input_geometry(priors_run, case):
     _, expected, canonical = _expected_priors(priors_run["cases"][case], priors_run["ckpt"])
     actual = nib.as_closest_canonical(saved)
     np.testing.assert_allclose(actual.affine, canonical.affine, atol=1e-5)
-    np.testing.assert_allclose(actual.get_fdata(), expected, atol=1e-5)
+    # the bundle runs the network with its CPU pass (cpu_kernels), which rounds differently: ~2e-5 on values in
+    # [0, 1], where a texture map one voxel off would differ by ~1e-2
+    np.testing.assert_allclose(actual.get_fdata(), expected, atol=1e-4)
     assert 0.0 <= actual.get_fdata().min() and actual.get_fdata().max() <= 1.0
 
 

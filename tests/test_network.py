@@ -12,9 +12,6 @@ from lightmedseg_bundle.networks import LightMedSeg
 from lightmedseg_bundle.networks.blocks import (
     AdaptiveDecoderStage,
     GhostConv3d,
-    OneDNNConv3d,
-    PatchExpandConv3d,
-    PointwiseConv3d,
     SkipRouter,
     SpatialPositionBias,
 )
@@ -176,25 +173,6 @@ def test_routed_sources_equal_projecting_then_resampling():
         with torch.no_grad():
             for got, want in zip(net.routed_sources(skips, size), expected):
                 assert torch.allclose(got, want, atol=1e-5)
-
-
-@pytest.mark.parametrize("batch, size", [(1, (8, 6, 4)), (2, (16, 16, 16))])
-def test_cpu_fast_layers_equal_the_pytorch_layers_they_replace(batch, size):
-    torch.manual_seed(0)
-    x = torch.randn(batch, 6, *size)
-    pairs = [
-        (PointwiseConv3d(6, 5), torch.nn.Conv3d(6, 5, 1)),
-        (PatchExpandConv3d(6, 5), torch.nn.ConvTranspose3d(6, 5, 2, stride=2)),
-        (OneDNNConv3d(6, 4, 3, padding=1), torch.nn.Conv3d(6, 4, 3, padding=1)),
-        (OneDNNConv3d(6, 6, 3, stride=2, padding=1, groups=6), torch.nn.Conv3d(6, 6, 3, stride=2, padding=1, groups=6)),
-    ]
-    for fast, reference in pairs:
-        reference.load_state_dict(fast.state_dict())
-        fast_out, ref_out = fast(x), reference(x)
-        assert fast_out.shape == ref_out.shape
-        assert torch.allclose(fast_out, ref_out, atol=1e-5)
-        fast_out.sum().backward()
-        assert fast.weight.grad is not None and torch.isfinite(fast.weight.grad).all()
 
 
 def test_monai_metatensor_input_keeps_working():

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from lightmedseg_bundle.cpu import register_flop_formulas
 from lightmedseg_bundle.networks.blocks.refineformer import (
     CrossAttentionFusion3d,
     EfficientAttention3d,
@@ -82,6 +83,7 @@ def test_encoder_stage_and_low_rank_projection_shapes():
 
 
 def test_flop_counter_counts_the_attention():
+    register_flop_formulas()  # the CPU flash-attention kernel has no formula in PyTorch
     attention = EfficientAttention3d(channels=8, num_heads=2, reduction_ratio=2).eval()
     query, context = torch.randn(1, 64, 8), torch.randn(1, 8, 4, 4, 4)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:

@@ -4,11 +4,10 @@ Each is selected in a config by ``network_def``; ``configs/networks/<name>.json`
 docs/architecture.md for each network and the choices made where its paper is vague).
 """
 
-from . import flop_counting
 from .hrmedseg import HRMedSeg
 from .lightmedseg import LightMedSeg
 from .refineformer3d import RefineFormer3D
 from .segmaformer import SegMaFormer
 from .veloxseg import VeloxSeg
 
-__all__ = ["HRMedSeg", "LightMedSeg", "RefineFormer3D", "SegMaFormer", "VeloxSeg", "flop_counting"]
+__all__ = ["HRMedSeg", "LightMedSeg", "RefineFormer3D", "SegMaFormer", "VeloxSeg"]

@@ -15,8 +15,6 @@ from .blocks import (
     FullResolutionRefinement,
     GlobalAnchorDetector,
     LocalStructuralPrior,
-    PatchExpandConv3d,
-    PointwiseConv3d,
     SkipRouter,
     get_projection_conv,
 )
@@ -82,7 +80,7 @@ class LightMedSeg(nn.Module):
         conv_type: str = "ghost",
         dropout: float = 0.0,
         norm: tuple | str = ("group", {"num_groups": 4}),
-        act: tuple | str = "silu",
+        act: tuple | str = "swish",
         return_priors: bool = False,
         head_upsample: str = "transposed",
     ):
@@ -115,22 +113,22 @@ class LightMedSeg(nn.Module):
         )
         self.pool = nn.MaxPool3d(2)
 
-        self.skip_projections = nn.ModuleList(PointwiseConv3d(c, c4) for c in (c1, c2, c3, c4))  # Eq. 11
+        self.skip_projections = nn.ModuleList(nn.Conv3d(c, c4, 1) for c in (c1, c2, c3, c4))  # Eq. 11
         self.skip_routers = nn.ModuleList([SkipRouter(c4, c4), SkipRouter(c4, c3)])  # decoder levels 1-2
         self.aligned_skips = nn.ModuleList([AlignedSkip(c2, c2), AlignedSkip(c1, c1)])  # levels 3-4: E2, stem
 
-        self.bottleneck = PointwiseConv3d(c4, c4)
+        self.bottleneck = nn.Conv3d(c4, c4, 1)
         self.decoder = nn.ModuleList(
             AdaptiveDecoderStage(cin, cout, num_anchors, j > 0, conv_type, norm, act)
             for j, (cin, cout) in enumerate(((c4, c4), (c4, c3), (c3, c2), (c2, c1)))
         )
         self.dropout = nn.Dropout3d(dropout)
         upsample = (
-            PatchExpandConv3d(out_channels, out_channels)
+            nn.ConvTranspose3d(out_channels, out_channels, 2, stride=2)
             if head_upsample == "transposed"
             else nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False)
         )
-        self.head = nn.Sequential(PointwiseConv3d(c1, out_channels), upsample)  # D/2 -> D
+        self.head = nn.Sequential(nn.Conv3d(c1, out_channels, 1), upsample)  # D/2 -> D
         self.refinement = (
             FullResolutionRefinement(in_channels, out_channels, c1, norm, act) if head_upsample == "refined" else None
         )

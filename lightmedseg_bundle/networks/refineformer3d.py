@@ -6,7 +6,6 @@ import torch
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from torch import nn
 
-from .blocks import PatchExpandConv3d
 from .blocks.refineformer import RefineFormerDecoderStage, RefineFormerEncoderStage
 from .input_check import check_network_args, check_volume_input
 
@@ -124,12 +123,12 @@ class RefineFormer3D(nn.Module):
             for j in range(3)
         )  # decoder stage j fuses encoder stage 3 - j (1-based): 1/16, 1/8, 1/4
         self.up = nn.Sequential(
-            PatchExpandConv3d(dec[3], dec[4]),
+            nn.ConvTranspose3d(dec[3], dec[4], 2, stride=2),
             get_norm_layer(norm, spatial_dims=3, channels=dec[4]),
             get_act_layer(act),
         )
         self.dropout = nn.Dropout3d(dropout)
-        self.head = PatchExpandConv3d(dec[4], out_channels)
+        self.head = nn.ConvTranspose3d(dec[4], out_channels, 2, stride=2)
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raises ``ValueError`` if ``x`` is not (B, in_channels, D, H, W) with D, H, W multiples of 16."""

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .blocks.onednn_conv import OneDNNConv3d
 from .blocks.veloxseg import JLC, DualStreamEncoder, PixelShuffle3d, UpConv
 from .input_check import check_network_args, check_volume_input
 
@@ -140,7 +139,7 @@ class VeloxSeg(nn.Module):
             for i in range(num_stages - 1)
         )
         self.head = nn.Sequential(
-            OneDNNConv3d(channels[0], out_channels * strides[0] ** 3, 3, padding=1), PixelShuffle3d(strides[0])
+            nn.Conv3d(channels[0], out_channels * strides[0] ** 3, 3, padding=1), PixelShuffle3d(strides[0])
         )
 
     def check_input(self, x: torch.Tensor) -> None:

@@ -5,8 +5,6 @@ from .full_resolution_refinement import FullResolutionRefinement
 from .ghost_conv import GhostConv3d, get_projection_conv
 from .global_anchor_detector import GlobalAnchorDetector
 from .local_structural_prior import LocalStructuralPrior
-from .matmul_conv import PatchExpandConv3d, PointwiseConv3d
-from .onednn_conv import OneDNNConv3d
 from .skip_router import AlignedSkip, SkipRouter
 from .spatial_position_bias import SpatialPositionBias
 from .squeeze_excitation import SqueezeExcitation
@@ -20,9 +18,6 @@ __all__ = [
     "GhostConv3d",
     "GlobalAnchorDetector",
     "LocalStructuralPrior",
-    "OneDNNConv3d",
-    "PatchExpandConv3d",
-    "PointwiseConv3d",
     "SkipRouter",
     "SpatialPositionBias",
     "SqueezeExcitation",

@@ -4,10 +4,7 @@ import torch
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from torch import nn
 
-from . import activation  # noqa: F401  (registers "silu")
 from .ghost_conv import get_projection_conv
-from .matmul_conv import PatchExpandConv3d, PointwiseConv3d
-from .onednn_conv import OneDNNConv3d
 from .spatial_position_bias import SpatialPositionBias
 from .squeeze_excitation import SqueezeExcitation
 
@@ -43,7 +40,7 @@ class AdaptiveDecoderStage(nn.Module):
         upsample: bool = True,
         conv_type: str = "ghost",
         norm: tuple | str = ("group", {"num_groups": 4}),
-        act: tuple | str = "silu",
+        act: tuple | str = "swish",
     ):
         super().__init__()
 
@@ -52,17 +49,17 @@ class AdaptiveDecoderStage(nn.Module):
 
         if not upsample and in_channels != out_channels:
             raise ValueError(f"A stage without upsampling keeps its width, got {in_channels} -> {out_channels}.")
-        self.up = PatchExpandConv3d(in_channels, out_channels) if upsample else nn.Identity()
+        self.up = nn.ConvTranspose3d(in_channels, out_channels, 2, stride=2) if upsample else nn.Identity()
         self.position_bias = SpatialPositionBias(num_anchors, out_channels)
-        self.fuse = PointwiseConv3d(2 * out_channels, out_channels)
-        self.gate = PointwiseConv3d(out_channels, self.num_branches)
+        self.fuse = nn.Conv3d(2 * out_channels, out_channels, 1)
+        self.gate = nn.Conv3d(out_channels, self.num_branches, 1)
         self.local_branch = nn.Sequential(
-            OneDNNConv3d(out_channels, out_channels, 3, padding=1, groups=out_channels), *norm_act()
+            nn.Conv3d(out_channels, out_channels, 3, padding=1, groups=out_channels), *norm_act()
         )
         self.context_branch = nn.Sequential(
             get_projection_conv(out_channels, out_channels, 3, 1, conv_type), *norm_act()
         )
-        self.channel_branch = nn.Sequential(PointwiseConv3d(out_channels, out_channels), *norm_act())
+        self.channel_branch = nn.Sequential(nn.Conv3d(out_channels, out_channels, 1), *norm_act())
         self.se = SqueezeExcitation(out_channels, act)
 
     def branch_weights(self, fused: torch.Tensor) -> torch.Tensor:

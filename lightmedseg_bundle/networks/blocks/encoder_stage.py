@@ -5,11 +5,8 @@ import torch.nn.functional as F
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from torch import nn
 
-from . import activation  # noqa: F401  (registers "silu")
 from .anchor_film import AnchorFiLM
 from .ghost_conv import get_projection_conv
-from .matmul_conv import PointwiseConv3d
-from .onednn_conv import OneDNNConv3d
 from .squeeze_excitation import SqueezeExcitation
 
 __all__ = ["EncoderStage"]
@@ -37,17 +34,17 @@ class EncoderStage(nn.Module):
         num_anchors: int,
         conv_type: str = "ghost",
         norm: tuple | str = ("group", {"num_groups": 4}),
-        act: tuple | str = "silu",
+        act: tuple | str = "swish",
     ):
         super().__init__()
         self.projection = get_projection_conv(in_channels, out_channels, 3, 1, conv_type)
         self.film = AnchorFiLM(num_anchors, out_channels)
         self.detail = nn.Sequential(
-            OneDNNConv3d(out_channels, out_channels, 3, padding=1, groups=out_channels),
+            nn.Conv3d(out_channels, out_channels, 3, padding=1, groups=out_channels),
             get_norm_layer(norm, spatial_dims=3, channels=out_channels),
             get_act_layer(act),
         )
-        self.smooth = PointwiseConv3d(out_channels, out_channels)
+        self.smooth = nn.Conv3d(out_channels, out_channels, 1)
         self.se = SqueezeExcitation(out_channels, act)
 
     def forward(self, x: torch.Tensor, anchors: torch.Tensor, texture: torch.Tensor) -> torch.Tensor:

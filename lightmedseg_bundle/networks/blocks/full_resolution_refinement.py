@@ -4,8 +4,6 @@ import torch
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from torch import nn
 
-from .matmul_conv import PointwiseConv3d
-from .onednn_conv import OneDNNConv3d
 
 __all__ = ["FullResolutionRefinement"]
 
@@ -32,13 +30,13 @@ class FullResolutionRefinement(nn.Module):
         out_channels: int,
         hidden_channels: int = 8,
         norm: tuple | str = ("group", {"num_groups": 4}),
-        act: tuple | str = "silu",
+        act: tuple | str = "swish",
     ):
         super().__init__()
-        self.conv = OneDNNConv3d(out_channels + in_channels, hidden_channels, kernel_size=3, padding=1)
+        self.conv = nn.Conv3d(out_channels + in_channels, hidden_channels, kernel_size=3, padding=1)
         self.norm = get_norm_layer(norm, spatial_dims=3, channels=hidden_channels)
         self.act = get_act_layer(act)
-        self.correction = PointwiseConv3d(hidden_channels, out_channels)
+        self.correction = nn.Conv3d(hidden_channels, out_channels, 1)
         nn.init.zeros_(self.correction.weight)
         nn.init.zeros_(self.correction.bias)
 

@@ -5,7 +5,6 @@ import math
 import torch
 from torch import nn
 
-from .onednn_conv import OneDNNConv3d
 
 __all__ = ["GhostConv3d", "get_projection_conv"]
 
@@ -31,8 +30,8 @@ class GhostConv3d(nn.Module):
             raise ValueError(f"`ratio` must be at least 2, got {ratio}.")
         primary_channels = math.ceil(out_channels / ratio)
         self.out_channels = out_channels
-        self.primary = OneDNNConv3d(in_channels, primary_channels, kernel_size, stride, padding=kernel_size // 2)
-        self.cheap = OneDNNConv3d(
+        self.primary = nn.Conv3d(in_channels, primary_channels, kernel_size, stride, padding=kernel_size // 2)
+        self.cheap = nn.Conv3d(
             primary_channels, primary_channels * (ratio - 1), 3, padding=1, groups=primary_channels
         )
 
@@ -59,5 +58,5 @@ def get_projection_conv(
     if conv_type == "ghost":
         return GhostConv3d(in_channels, out_channels, kernel_size, stride)
     if conv_type == "standard":
-        return OneDNNConv3d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2)
+        return nn.Conv3d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2)
     raise ValueError(f"`conv_type` must be 'ghost' or 'standard', got {conv_type!r}.")

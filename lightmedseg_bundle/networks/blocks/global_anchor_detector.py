@@ -4,8 +4,6 @@ import torch
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from torch import nn
 
-from . import activation  # noqa: F401  (registers "silu")
-from .onednn_conv import OneDNNConv3d
 
 __all__ = ["GlobalAnchorDetector"]
 
@@ -34,14 +32,14 @@ class GlobalAnchorDetector(nn.Module):
         channels: int = 8,
         hidden_size: int = 128,
         norm: tuple | str = ("group", {"num_groups": 4}),
-        act: tuple | str = "silu",
+        act: tuple | str = "swish",
     ):
         super().__init__()
         self.num_anchors = num_anchors
         layers: list[nn.Module] = []
         for i in range(3):
             layers += [
-                OneDNNConv3d(in_channels if i == 0 else channels, channels, 3, stride=2, padding=1),
+                nn.Conv3d(in_channels if i == 0 else channels, channels, 3, stride=2, padding=1),
                 get_norm_layer(norm, spatial_dims=3, channels=channels),
                 get_act_layer(act),
             ]

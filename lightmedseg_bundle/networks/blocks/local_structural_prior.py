@@ -4,9 +4,6 @@ import torch
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from torch import nn
 
-from . import activation  # noqa: F401  (registers "silu")
-from .matmul_conv import PointwiseConv3d
-from .onednn_conv import OneDNNConv3d
 
 __all__ = ["LocalStructuralPrior"]
 
@@ -28,27 +25,27 @@ class LocalStructuralPrior(nn.Module):
     """
 
     def __init__(
-        self, channels: int, norm: tuple | str = ("group", {"num_groups": 4}), act: tuple | str = "silu"
+        self, channels: int, norm: tuple | str = ("group", {"num_groups": 4}), act: tuple | str = "swish"
     ):
         super().__init__()
         self.channels = channels
         # Branch 1: texture map
         self.smooth = nn.Sequential(
-            OneDNNConv3d(channels, channels, 5, padding=2, groups=channels),
+            nn.Conv3d(channels, channels, 5, padding=2, groups=channels),
             get_norm_layer(norm, spatial_dims=3, channels=channels),
             get_act_layer(act),
         )
-        self.texture_head = PointwiseConv3d(channels, 1)
+        self.texture_head = nn.Conv3d(channels, 1, 1)
         # Branch 2: spatial gating head psi
         self.gating_head = nn.Sequential(
-            OneDNNConv3d(channels, 2 * channels, 3, padding=1),
+            nn.Conv3d(channels, 2 * channels, 3, padding=1),
             get_norm_layer(norm, spatial_dims=3, channels=2 * channels),
             get_act_layer(act),
-            OneDNNConv3d(2 * channels, 1, 3, padding=1),
+            nn.Conv3d(2 * channels, 1, 3, padding=1),
         )
         # Branch 3: adaptive feature mixer; both 1x1x1 experts in one conv, split along channels
-        self.expert_gate = PointwiseConv3d(1, 2)
-        self.experts = PointwiseConv3d(channels, 2 * channels)
+        self.expert_gate = nn.Conv3d(1, 2, 1)
+        self.experts = nn.Conv3d(channels, 2 * channels, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """

@@ -5,8 +5,6 @@ import torch.nn.functional as F
 from monai.networks.layers.utils import get_act_layer
 from torch import nn
 
-from . import activation  # noqa: F401  (registers "silu")
-from .matmul_conv import PointwiseConv3d
 
 __all__ = ["SkipRouter", "AlignedSkip"]
 
@@ -26,14 +24,14 @@ class SkipRouter(nn.Module):
         act: activation of the controller. Defaults to SiLU.
     """
 
-    def __init__(self, router_channels: int, out_channels: int, num_sources: int = 4, act: tuple | str = "silu"):
+    def __init__(self, router_channels: int, out_channels: int, num_sources: int = 4, act: tuple | str = "swish"):
         super().__init__()
         self.controller = nn.Sequential(
-            PointwiseConv3d(num_sources * router_channels, router_channels),
+            nn.Conv3d(num_sources * router_channels, router_channels, 1),
             get_act_layer(act),
-            PointwiseConv3d(router_channels, num_sources),
+            nn.Conv3d(router_channels, num_sources, 1),
         )
-        self.output = PointwiseConv3d(router_channels, out_channels)
+        self.output = nn.Conv3d(router_channels, out_channels, 1)
 
     def routing_weights(self, sources: list[torch.Tensor]) -> torch.Tensor:
         """Softmax routing weights ``alpha`` (Eq. 12), shape (B, M, D_j, H_j, W_j), summing to 1 over M."""
@@ -66,7 +64,7 @@ class AlignedSkip(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
-        self.projection = PointwiseConv3d(in_channels, out_channels)
+        self.projection = nn.Conv3d(in_channels, out_channels, 1)
 
     def forward(self, feature: torch.Tensor, size: list[int]) -> torch.Tensor:
         skip = self.projection(feature)

@@ -4,7 +4,6 @@ import torch
 from monai.networks.layers.utils import get_act_layer
 from torch import nn
 
-from . import activation  # noqa: F401  (registers "silu")
 
 __all__ = ["SqueezeExcitation"]
 
@@ -19,7 +18,7 @@ class SqueezeExcitation(nn.Module):
         act: activation of the bottleneck. Defaults to SiLU.
     """
 
-    def __init__(self, channels: int, act: tuple | str = "silu"):
+    def __init__(self, channels: int, act: tuple | str = "swish"):
         super().__init__()
         bottleneck = max(4, channels // 8)
         self.pool = nn.AdaptiveAvgPool3d(1)

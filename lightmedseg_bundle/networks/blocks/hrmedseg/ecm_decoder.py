@@ -3,7 +3,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..matmul_conv import PatchExpandConv3d, PointwiseConv3d
 from .fourier_position_embedding import FourierPositionEmbedding3d
 from .layer_norm import LayerNorm3d
 from .two_way_transformer import TwoWayTransformer
@@ -48,7 +47,7 @@ class ECMDecoder(nn.Module):
     ):
         super().__init__()
         self.neck = nn.Sequential(
-            PointwiseConv3d(in_channels, channels, bias=False),
+            nn.Conv3d(in_channels, channels, 1, bias=False),
             LayerNorm3d(channels),
             nn.Conv3d(channels, channels, 3, padding=1, bias=False),
             LayerNorm3d(channels),
@@ -57,10 +56,10 @@ class ECMDecoder(nn.Module):
         self.class_tokens = nn.Parameter(torch.randn(num_classes, channels))
         self.transformer = TwoWayTransformer(channels, depth, num_heads, mlp_dim, downsample_rate)
         self.upscale = nn.Sequential(
-            PatchExpandConv3d(channels, channels // 4),
+            nn.ConvTranspose3d(channels, channels // 4, 2, stride=2),
             LayerNorm3d(channels // 4),
             nn.GELU(),
-            PatchExpandConv3d(channels // 4, channels // 8),
+            nn.ConvTranspose3d(channels // 4, channels // 8, 2, stride=2),
             nn.GELU(),
         )
         self.hypernetwork = nn.Sequential(

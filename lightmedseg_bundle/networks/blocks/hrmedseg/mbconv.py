@@ -4,7 +4,6 @@ import torch
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from torch import nn
 
-from ..matmul_conv import PointwiseConv3d
 
 __all__ = ["MBConv3d"]
 
@@ -26,7 +25,7 @@ class MBConv3d(nn.Module):
         super().__init__()
         hidden = int(channels * expand_ratio)
         self.expand = nn.Sequential(
-            PointwiseConv3d(channels, hidden, bias=False),
+            nn.Conv3d(channels, hidden, 1, bias=False),
             get_norm_layer(norm, spatial_dims=3, channels=hidden),
             get_act_layer(act),
         )
@@ -36,7 +35,7 @@ class MBConv3d(nn.Module):
             get_act_layer(act),
         )
         self.project = nn.Sequential(
-            PointwiseConv3d(hidden, channels, bias=False), get_norm_layer(norm, spatial_dims=3, channels=channels)
+            nn.Conv3d(hidden, channels, 1, bias=False), get_norm_layer(norm, spatial_dims=3, channels=channels)
         )
         self.act = get_act_layer(act)
 

@@ -6,7 +6,6 @@ from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from torch import nn
 
 from ..ghost_conv import GhostConv3d
-from ..matmul_conv import PointwiseConv3d
 from .cross_attention_fusion import CrossAttentionFusion3d
 
 __all__ = ["RefineFormerDecoderStage"]
@@ -40,7 +39,7 @@ class RefineFormerDecoderStage(nn.Module):
         act: tuple | str = "gelu",
     ):
         super().__init__()
-        self.project = PointwiseConv3d(in_channels, channels)
+        self.project = nn.Conv3d(in_channels, channels, 1)
         self.fusion = CrossAttentionFusion3d(channels, skip_channels, num_heads, reduction_ratio, norm, act)
         self.refine = nn.Sequential(
             GhostConv3d(channels, channels, kernel_size=3),

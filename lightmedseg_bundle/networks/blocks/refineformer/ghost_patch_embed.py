@@ -4,7 +4,6 @@ import torch
 from torch import nn
 
 from ..ghost_conv import GhostConv3d
-from ..onednn_conv import OneDNNConv3d
 
 __all__ = ["GhostPatchEmbed3d"]
 
@@ -26,7 +25,7 @@ class GhostPatchEmbed3d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 2):
         super().__init__()
         self.proj = GhostConv3d(in_channels, out_channels, kernel_size, stride)
-        self.position = OneDNNConv3d(out_channels, out_channels, 3, padding=1, groups=out_channels)
+        self.position = nn.Conv3d(out_channels, out_channels, 3, padding=1, groups=out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C_in, D, H, W) -> (B, C_i, D/stride, H/stride, W/stride)."""

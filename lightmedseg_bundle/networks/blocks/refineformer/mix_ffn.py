@@ -4,7 +4,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..onednn_conv import OneDNNConv3d
 from .low_rank_linear import LowRankLinear
 from .tokens import to_tokens, to_volume
 
@@ -27,7 +26,7 @@ class MixFFN3d(nn.Module):
         super().__init__()
         hidden = channels * mlp_ratio
         self.expand = LowRankLinear(channels, hidden, rank)
-        self.mix = OneDNNConv3d(hidden, hidden, 3, padding=1, groups=hidden)
+        self.mix = nn.Conv3d(hidden, hidden, 3, padding=1, groups=hidden)
         self.project = LowRankLinear(hidden, channels, rank)
 
     def forward(self, x: torch.Tensor, spatial: list[int]) -> torch.Tensor:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..onednn_conv import OneDNNConv3d
 from .tokens import to_tokens
 
 __all__ = ["SpatialReduction3d"]
@@ -27,7 +26,7 @@ class SpatialReduction3d(nn.Module):
         if ratio < 1:
             raise ValueError(f"`ratio` must be positive, got {ratio}.")
         self.reduce = (
-            OneDNNConv3d(channels, channels, ratio, stride=ratio, groups=channels) if ratio > 1 else nn.Identity()
+            nn.Conv3d(channels, channels, ratio, stride=ratio, groups=channels) if ratio > 1 else nn.Identity()
         )
         self.norm = nn.LayerNorm(channels)
 

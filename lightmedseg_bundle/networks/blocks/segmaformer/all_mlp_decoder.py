@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from torch import nn
 
-from ..matmul_conv import PointwiseConv3d
 
 __all__ = ["AllMLPDecoder"]
 
@@ -38,14 +37,14 @@ class AllMLPDecoder(nn.Module):
         act: tuple | str = "relu",
     ):
         super().__init__()
-        self.projections = nn.ModuleList(PointwiseConv3d(c, channels) for c in in_channels)
+        self.projections = nn.ModuleList(nn.Conv3d(c, channels, 1) for c in in_channels)
         self.fuse = nn.Sequential(
-            PointwiseConv3d(len(in_channels) * channels, channels, bias=False),
+            nn.Conv3d(len(in_channels) * channels, channels, 1, bias=False),
             get_norm_layer(norm, spatial_dims=3, channels=channels),
             get_act_layer(act),
         )
         self.dropout = nn.Dropout3d(dropout)
-        self.classifier = PointwiseConv3d(channels, out_channels)
+        self.classifier = nn.Conv3d(channels, out_channels, 1)
 
     def forward(self, features: list[torch.Tensor], size: list[int]) -> torch.Tensor:
         """

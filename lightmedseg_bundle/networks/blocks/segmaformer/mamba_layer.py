@@ -4,7 +4,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..onednn_conv import OneDNNConv3d
 from .selective_scan import SelectiveSSM
 
 __all__ = ["MambaLayer"]
@@ -48,7 +47,7 @@ class MambaLayer(nn.Module):
             )
         inner = expand * channels
         self.reduction = reduction
-        self.reduce = OneDNNConv3d(channels, channels, reduction, stride=reduction) if reduction > 1 else nn.Identity()
+        self.reduce = nn.Conv3d(channels, channels, reduction, stride=reduction) if reduction > 1 else nn.Identity()
         self.reduce_norm = nn.LayerNorm(channels) if reduction > 1 else nn.Identity()
         self.in_proj = nn.Linear(channels, 2 * inner, bias=False)
         self.convs = nn.ModuleList(

@@ -4,7 +4,6 @@ import torch
 from monai.networks.layers.utils import get_act_layer
 from torch import nn
 
-from ..onednn_conv import OneDNNConv3d
 
 __all__ = ["MixFFN"]
 
@@ -25,7 +24,7 @@ class MixFFN(nn.Module):
         super().__init__()
         hidden = channels * mlp_ratio
         self.fc1 = nn.Linear(channels, hidden)
-        self.dwconv = OneDNNConv3d(hidden, hidden, 3, padding=1, groups=hidden)
+        self.dwconv = nn.Conv3d(hidden, hidden, 3, padding=1, groups=hidden)
         self.act = get_act_layer(act)
         self.fc2 = nn.Linear(hidden, channels)
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..onednn_conv import OneDNNConv3d
 
 __all__ = ["OverlapPatchEmbed3d"]
 
@@ -22,7 +21,7 @@ class OverlapPatchEmbed3d(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int):
         super().__init__()
-        self.proj = OneDNNConv3d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2)
+        self.proj = nn.Conv3d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2)
         self.norm = nn.LayerNorm(out_channels)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from monai.networks.layers.utils import get_norm_layer
 from torch import nn
 
-from ..onednn_conv import OneDNNConv3d
 
 __all__ = ["DownConv"]
 
@@ -23,6 +22,6 @@ class DownConv(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, norm: tuple | str = "instance"):
         super().__init__(
-            OneDNNConv3d(in_channels, out_channels, max(2 * stride - 1, 3), stride, padding=max(stride - 1, 1)),
+            nn.Conv3d(in_channels, out_channels, max(2 * stride - 1, 3), stride, padding=max(stride - 1, 1)),
             get_norm_layer(norm, spatial_dims=3, channels=out_channels),
         )

@@ -6,8 +6,6 @@ import torch
 from monai.networks.layers.utils import get_norm_layer
 from torch import nn
 
-from ..matmul_conv import PointwiseConv3d
-from ..onednn_conv import OneDNNConv3d
 from .down_conv import DownConv
 from .jlc import JLC
 from .patch_merging import PatchMerging
@@ -70,7 +68,7 @@ class DualStreamEncoder(nn.Module):
         self.modality_channels = [int(c) for c in modality_channels]
         num_modalities, num_stages = len(self.modality_channels), len(channels)
         self.patch_embeds = nn.ModuleList(
-            OneDNNConv3d(c, channels[0], strides[0], stride=strides[0]) for c in self.modality_channels
+            nn.Conv3d(c, channels[0], strides[0], stride=strides[0]) for c in self.modality_channels
         )
         self.merges = nn.ModuleList(
             nn.ModuleList(PatchMerging(channels[i - 1], channels[i], strides[i]) for _ in range(num_modalities))
@@ -87,7 +85,7 @@ class DualStreamEncoder(nn.Module):
             for i in range(num_stages)
         )
         self.modal_mixers = nn.ModuleList(
-            nn.Sequential(PointwiseConv3d(num_modalities * c, c), get_norm_layer(norm, spatial_dims=3, channels=c))
+            nn.Sequential(nn.Conv3d(num_modalities * c, c, 1), get_norm_layer(norm, spatial_dims=3, channels=c))
             for c in channels
         )
         widths = [sum(self.modality_channels), *channels]

@@ -6,8 +6,6 @@ import torch
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from torch import nn
 
-from ..matmul_conv import PointwiseConv3d
-from ..onednn_conv import OneDNNConv3d
 
 __all__ = ["JLC"]
 
@@ -55,7 +53,7 @@ class JLC(nn.Module):
         groups = channels // group_width
         self.spatial_convs = nn.ModuleList(
             nn.Sequential(
-                OneDNNConv3d(channels, channels, k, padding=k // 2, groups=groups),
+                nn.Conv3d(channels, channels, k, padding=k // 2, groups=groups),
                 get_norm_layer(norm, spatial_dims=3, channels=channels),
                 get_act_layer(act),
             )
@@ -63,9 +61,9 @@ class JLC(nn.Module):
         )
         self.channel_mlp = nn.Sequential(
             get_norm_layer(norm, spatial_dims=3, channels=channels),
-            PointwiseConv3d(channels, channels * expansion),
+            nn.Conv3d(channels, channels * expansion, 1),
             get_act_layer(act),
-            PointwiseConv3d(channels * expansion, channels),
+            nn.Conv3d(channels * expansion, channels, 1),
             nn.Dropout(dropout),
         )
 

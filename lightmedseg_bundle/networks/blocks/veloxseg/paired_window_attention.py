@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from monai.networks.layers import trunc_normal_
 from torch import nn
 
-from ..matmul_conv import PointwiseConv3d
 from .channel_layer_norm import ChannelLayerNorm
 
 __all__ = ["PairedWindowAttention"]
@@ -86,8 +85,8 @@ class PairedWindowAttention(nn.Module):
         self.v_channels = math.ceil(channels / self.qk_channels) * self.qk_channels
         qkv_channels = 2 * self.qk_channels + self.v_channels
         self.norms = nn.ModuleList(ChannelLayerNorm(channels) for _ in range(num_modalities))
-        self.qkv = nn.ModuleList(PointwiseConv3d(channels, qkv_channels) for _ in range(num_modalities))
-        self.proj = nn.ModuleList(PointwiseConv3d(self.v_channels, channels) for _ in range(num_modalities))
+        self.qkv = nn.ModuleList(nn.Conv3d(channels, qkv_channels, 1) for _ in range(num_modalities))
+        self.proj = nn.ModuleList(nn.Conv3d(self.v_channels, channels, 1) for _ in range(num_modalities))
         self.proj_drop = nn.Dropout(dropout)
         self.relative_position_bias = nn.Parameter(torch.zeros((2 * window_size - 1) ** 3, num_heads))
         trunc_normal_(self.relative_position_bias, std=0.02)

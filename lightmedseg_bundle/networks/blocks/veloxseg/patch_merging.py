@@ -3,7 +3,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..matmul_conv import PointwiseConv3d
 from .channel_layer_norm import ChannelLayerNorm
 
 __all__ = ["PatchMerging"]
@@ -25,7 +24,7 @@ class PatchMerging(nn.Module):
         super().__init__()
         self.stride = stride
         self.norm = ChannelLayerNorm(stride**3 * in_channels)
-        self.reduction = PointwiseConv3d(stride**3 * in_channels, out_channels, bias=False)
+        self.reduction = nn.Conv3d(stride**3 * in_channels, out_channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.stride

@@ -4,7 +4,6 @@ import torch
 from monai.networks.layers.utils import get_act_layer
 from torch import nn
 
-from ..matmul_conv import PointwiseConv3d
 from .channel_layer_norm import ChannelLayerNorm
 from .paired_window_attention import PairedWindowAttention
 
@@ -52,9 +51,9 @@ class PWATransformerBlock(nn.Module):
         self.ffns = nn.ModuleList(
             nn.Sequential(
                 ChannelLayerNorm(channels),
-                PointwiseConv3d(channels, channels * expansion),
+                nn.Conv3d(channels, channels * expansion, 1),
                 get_act_layer(act),
-                PointwiseConv3d(channels * expansion, channels),
+                nn.Conv3d(channels * expansion, channels, 1),
                 nn.Dropout(dropout),
             )
             for _ in range(num_modalities)

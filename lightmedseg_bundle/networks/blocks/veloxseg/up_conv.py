@@ -9,9 +9,7 @@ __all__ = ["UpConv"]
 class UpConv(nn.Sequential):
     """
     Upsampling of VeloxSeg's decoder: a transposed convolution with kernel and stride ``s`` (a 1x1x1 convolution for
-    ``s = 1``), then a normalisation. ``nn.ConvTranspose3d`` is used rather than the matmul
-    :class:`~lightmedseg_bundle.networks.blocks.PatchExpandConv3d`, whose strided writes export to ONNX as a
-    ``ScatterND`` of unknown shape that the instance norm after it cannot be exported behind.
+    ``s = 1``), then a normalisation.
 
     Args:
         in_channels: number of input channels.
