@@ -1,7 +1,7 @@
 """Build the release assets of the bundle: the zip that ``monai.bundle.download`` installs, its sha256, and the
 weights as model-zoo large files.
 
-    python scripts/package_release.py --version 0.5.2 --output dist/
+    python scripts/package_release.py --version 0.5.3 --output dist/
 
 Steps, in this order (each one needs the previous one):
 

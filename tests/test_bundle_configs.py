@@ -56,7 +56,7 @@ def test_metadata_has_the_model_zoo_schema_keys():
     missing = [k for k in META_REQUIRED if k not in meta]
     assert not missing, f"metadata.json lacks {missing}"
     assert meta["schema"].endswith("meta_schema_20240725.json")
-    assert meta["version"] == "0.5.2" and meta["version"] in meta["changelog"]
+    assert meta["version"] == "0.5.3" and meta["version"] in meta["changelog"]
     image = meta["network_data_format"]["inputs"]["image"]
     pred = meta["network_data_format"]["outputs"]["pred"]
     for tensor in (image, pred):

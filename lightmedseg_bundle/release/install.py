@@ -21,12 +21,12 @@ replaced only by a verified bundle.
 
 Command line (the arguments of ``monai.bundle download``, plus the checksum)::
 
-    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.5.2 \\
-        --bundle_dir ./bundles --url https://.../lightmedseg_bundle_v0.5.2.zip
-    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.5.2 \\
-        --bundle_dir ./bundles --source github --repo <owner>/<repo>/v0.5.2
-    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.5.2 \\
-        --bundle_dir ./bundles --zip ./lightmedseg_bundle_v0.5.2.zip          # offline
+    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.5.3 \\
+        --bundle_dir ./bundles --url https://.../lightmedseg_bundle_v0.5.3.zip
+    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.5.3 \\
+        --bundle_dir ./bundles --source github --repo <owner>/<repo>/v0.5.3
+    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.5.3 \\
+        --bundle_dir ./bundles --zip ./lightmedseg_bundle_v0.5.3.zip          # offline
 
 This module needs only the standard library and MONAI (it imports nothing else from this package), so it can be
 run as a plain file on a machine where the ``lightmedseg_bundle`` package is not installed yet.
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Install a released MONAI bundle with monai.bundle.download, verified, all or nothing.",
     )
     parser.add_argument("--name", default="lightmedseg_bundle", help="bundle name (default: %(default)s)")
-    parser.add_argument("--version", help="bundle version, e.g. 0.5.2 (checked against the bundle's metadata)")
+    parser.add_argument("--version", help="bundle version, e.g. 0.5.3 (checked against the bundle's metadata)")
     parser.add_argument("--bundle_dir", required=True, help="folder that receives <name>/")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="URL of <name>_v<version>.zip")
