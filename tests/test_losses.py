@@ -41,6 +41,21 @@ def test_boundary_band_of_a_single_pixel_by_hand():
     assert not boundary_band(torch.ones(1, 2, 6, 6, 6), dilation=3).any()
 
 
+@pytest.mark.parametrize("dilation", [0, 1, 3])
+def test_boundary_band_is_the_max_pool_definition(dilation):
+    """The band as first written, with n-D max-pools: a voxel with two labels in its 3x3x3 box, dilated by a box."""
+    label = torch.zeros(2, 1, 17, 20, 15, dtype=torch.long)
+    label[0, :, 2:7, 3:12, 1:6] = 1  # a box touching another box, one at the border
+    label[0, :, 7:12, 5:9, 4:10] = 2
+    label[1, :, 12:, 15:, 10:] = 2
+    target = torch.nn.functional.one_hot(label[:, 0], 3).movedim(-1, 1).float()
+    pool = torch.nn.functional.max_pool3d
+    boundary = (pool(target, 3, 1, 1) != -pool(-target, 3, 1, 1)).any(dim=1, keepdim=True)
+    expected = pool(boundary.float(), 2 * dilation + 1, 1, dilation) > 0 if dilation else boundary
+    band = boundary_band(target, dilation)
+    assert torch.equal(band, expected) and 0 < band.sum() < band.numel()
+
+
 @pytest.mark.parametrize("spatial", [(12, 12), (12, 12, 12)])
 def test_near_perfect_prediction_scores_lower_than_wrong_one(spatial):
     label = torch.zeros(2, 1, *spatial, dtype=torch.long)
