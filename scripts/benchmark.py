@@ -85,8 +85,9 @@ OURS, UNET, VELOXSEG = "lightmedseg", "unet", "veloxseg"
 LARGE_INPUT_OVERLAY = "tasks/brats.json"
 RESULT_PREFIX = "BENCHMARK_RESULT "
 MIB = 2**20
-KEPT_SECTIONS = ("runtimes", "comparison")
-"""Marked sections of the report that other scripts write (benchmark_runtimes.py, compare_networks.py): kept."""
+KEPT_SECTIONS = ("profile", "runtimes", "comparison", "budgets")
+"""Marked sections of the report kept when it is rewritten: the profile (written by hand), benchmark_runtimes.py's and
+compare_networks.py's sections, and the UNet budget table."""
 Result = dict[str, Any]
 """A worker's JSON result: ``status`` ``"ok"`` with the measurements, or ``"skipped"`` with a ``reason``."""
 

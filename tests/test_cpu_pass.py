@@ -82,6 +82,17 @@ def test_pass_keeps_the_layout_of_what_it_returns_and_is_idempotent():
     assert logits.is_contiguous() and texture.is_contiguous() and anchors.shape == (1, 8, 3)
 
 
+def test_metatensor_input_gives_the_plain_tensor_result():
+    from monai.data import MetaTensor
+
+    net = optimize_for_cpu(network_from_configs()).eval()
+    x = torch.randn(1, 1, 32, 48, 32)
+    with torch.no_grad():
+        out = net(MetaTensor(x, affine=torch.eye(4)))
+        assert type(out) is torch.Tensor  # the network ran on plain tensors
+        torch.testing.assert_close(out, net(x), rtol=0, atol=0)
+
+
 def test_a_model_trained_with_the_pass_loads_strictly_into_the_plain_network(tmp_path):
     fast = optimize_for_cpu(network_from_configs())
     optimizer = torch.optim.AdamW(fast.parameters(), 1e-2)
