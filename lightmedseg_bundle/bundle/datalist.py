@@ -31,8 +31,14 @@ def train_val_split(
     seed: int = 0,
     base_dir: str | None = None,
     data_list_key: str = "training",
+    fold: int | str | None = None,
+    folds_file: str | None = None,
 ) -> dict[str, list[dict]]:
     """Read a Decathlon ``dataset.json`` and return ``{"training": [...], "validation": [...]}``.
+
+    With ``fold`` (0 to 4 for ``configs/msd_hippocampus_folds.json``), the validation cases are those that
+    ``folds_file`` lists for that fold and every other case trains (see ``_fold_split``); ``val_fraction`` and
+    ``seed`` are then unused. ``None`` (or ``"null"``/``"none"`` from the command line) gives the split below.
 
     If the file has a ``"validation"`` list it is used as is. Otherwise the ``data_list_key`` list is split
     deterministically: the cases are shuffled with ``random.Random(seed)`` and the last
@@ -44,6 +50,8 @@ def train_val_split(
     absolute paths are kept.
     """
     _check_datalist_file(datalist_file)
+    if fold is not None and str(fold).strip().lower() not in ("null", "none", ""):
+        return _fold_split(datalist_file, folds_file, fold, data_list_key, base_dir)
     if not 0.0 <= float(val_fraction) < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     base_dir = base_dir or os.path.dirname(os.path.abspath(datalist_file))
@@ -67,6 +75,46 @@ def train_val_split(
         f"(val_fraction={val_fraction}, seed={seed})"
     )
     return {"training": [cases[i] for i in sorted(train_idx)], "validation": [cases[i] for i in sorted(val_idx)]}
+
+
+def _fold_split(
+    datalist_file: str, folds_file: str, fold: int | str, data_list_key: str, base_dir: str | None
+) -> dict[str, list[dict]]:
+    """Cross-validation fold ``fold`` of a Decathlon ``dataset.json``: ``{"training": [...], "validation": [...]}``.
+
+    ``folds_file`` (e.g. ``configs/msd_hippocampus_folds.json``) lists, for each fold, the images of its validation
+    cases relative to ``base_dir`` (default: the folder of ``datalist_file``), e.g.
+    ``"./imagesTr/hippocampus_003.nii.gz"``; every other case of the ``data_list_key`` list trains. Cases keep the
+    order of ``dataset.json``.
+
+    Raises:
+        ValueError: ``fold`` is not one of the file's folds, or the fold names cases that ``dataset.json`` lacks.
+    """
+    with open(folds_file) as f:
+        folds = json.load(f)["folds"]
+    try:
+        index = int(fold)
+    except (TypeError, ValueError):
+        index = -1
+    if isinstance(fold, bool) or str(index) != str(fold).strip() or not 0 <= index < len(folds):
+        raise ValueError(f"fold must be an integer from 0 to {len(folds) - 1} ({folds_file}) or null, got {fold!r}")
+    fold = index
+    base_dir = base_dir or os.path.dirname(os.path.abspath(datalist_file))
+    cases = load_decathlon_datalist(datalist_file, True, data_list_key, base_dir)
+    held_out = {os.path.normpath(os.path.join(base_dir, image)) for image in folds[fold]["validation"]}
+    listed = {os.path.normpath(case["image"]) for case in cases}
+    missing = sorted(held_out - listed)
+    if missing:
+        raise ValueError(
+            f"fold {fold} of {folds_file} holds out {len(missing)} case(s) that {datalist_file} does not list, e.g. "
+            f"{missing[0]}: the folds are those of MSD Task04 Hippocampus; use --fold null for another dataset"
+        )
+    split: dict[str, list[dict]] = {"training": [], "validation": []}
+    for case in cases:
+        split["validation" if os.path.normpath(case["image"]) in held_out else "training"].append(case)
+    logger.info(f"{datalist_file}: fold {fold} of {folds_file}, {len(split['training'])} training / "
+                f"{len(split['validation'])} validation")
+    return split
 
 
 def image_datalist(
