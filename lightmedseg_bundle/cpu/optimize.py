@@ -15,7 +15,7 @@ __all__ = ["optimize_for_cpu"]
 _OPTIMIZED = "_lightmedseg_cpu_optimized"
 
 
-def _conv_kernel(module: nn.Module) -> type[nn.Module] | None:
+def _fast_kernel(module: nn.Module) -> type[nn.Module] | None:
     """The kernel class that computes ``module`` faster on the CPU, or None where none applies."""
     if type(module) is nn.Conv3d and module.padding_mode == "zeros" and not isinstance(module.padding, str):
         pointwise = module.kernel_size == (1, 1, 1) and module.stride == (1, 1, 1) and module.groups == 1
@@ -61,7 +61,8 @@ def optimize_for_cpu(model: nn.Module, enabled: bool = True) -> nn.Module:
 
     - Convolutions: dense 3D convolutions always on oneDNN (:class:`~.kernels.OneDNNConv3d`), 1x1x1 convolutions
       and 2x2x2 stride-2 transposed convolutions as single matrix products (:class:`~.kernels.PointwiseConv3d`,
-      :class:`~.kernels.PatchExpandConv3d`).
+      :class:`~.kernels.PatchExpandConv3d`); ``nn.Upsample`` of fewer than 8 channels channels-first
+      (:class:`~.kernels.FewChannelUpsample`).
     - Activations: MONAI's ``Swish``/``MemoryEfficientSwish`` become PyTorch's fused ``nn.SiLU``.
     - Memory layout: weights and the 5D inputs in ``torch.channels_last_3d`` (oneDNN's native layout, whose
       convolution backward passes are several times faster for few channels), outputs returned contiguous.
@@ -82,7 +83,7 @@ def optimize_for_cpu(model: nn.Module, enabled: bool = True) -> nn.Module:
         for name, child in parent.named_children():
             if _is_swish(child):
                 setattr(parent, name, nn.SiLU())
-            elif (kernel := _conv_kernel(child)) is not None:
+            elif (kernel := _fast_kernel(child)) is not None:
                 child.__class__ = kernel
     model.to(memory_format=torch.channels_last_3d)
     model.register_forward_pre_hook(_plain_channels_last)
