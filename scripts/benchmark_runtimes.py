@@ -85,10 +85,16 @@ RESULT_PREFIX = "RUNTIMES_RESULT "
 MIB = 2**20
 
 
+def _configs(in_channels: int) -> list[str]:
+    """The configs of a workload's network: ``inference.json``, with the BraTS overlay for 4 channels (its head)."""
+    return ["inference.json"] + (["tasks/brats.json"] if in_channels == 4 else [])
+
+
 def _network(in_channels: int, ckpt: Path | None) -> torch.nn.Module:
     from monai.bundle import ConfigParser
 
-    parser = ConfigParser(ConfigParser.load_config_file(CONFIGS / "inference.json"))
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / c) for c in _configs(in_channels)])
     parser["in_channels"] = in_channels
     torch.manual_seed(0)
     network = parser.get_parsed_content("network_def")
@@ -195,8 +201,7 @@ def export_onnx(model_dir: Path, in_channels: int, ckpt: Path | None) -> Path:
         ckpt_file = model_dir / f"fresh_{in_channels}ch.pt"
         torch.save(_network(in_channels, None).state_dict(), ckpt_file)
     target = model_dir / f"model_{in_channels}ch.onnx"
-    configs = ["inference.json"] + (["tasks/brats.json"] if in_channels == 4 else [])
-    config_file = "[" + ",".join(f"'{CONFIGS / c}'" for c in configs) + "]"
+    config_file = "[" + ",".join(f"'{CONFIGS / c}'" for c in _configs(in_channels)) + "]"
     command = [
         sys.executable, "-m", "monai.bundle", "onnx_export", "--args_file", str(CONFIGS / "onnx_export.json"),
         "--config_file", config_file, "--ckpt_file", str(ckpt_file), "--filepath", str(target),
