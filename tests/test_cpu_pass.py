@@ -70,7 +70,7 @@ def test_pass_leaves_outputs_gradients_and_state_dict_as_they_are(name):
     for (key, p), f in zip(plain.named_parameters(), fast.parameters()):
         assert f.grad is not None, key
         difference = (f.grad - p.grad).abs().max()
-        assert difference <= 2e-4 * scale, f"gradient of {key} differs by {difference:.2e} (largest gradient {scale:.2e})"
+        assert difference <= 2e-4 * scale, f"gradient of {key} differs by {difference:.2e} (largest: {scale:.2e})"
 
 
 def test_pass_keeps_the_layout_of_what_it_returns_and_is_idempotent():

@@ -1,5 +1,5 @@
 """
-Faster CPU forward passes for ``nn.Conv3d`` and ``nn.ConvTranspose3d``, swapped in by
+Faster CPU forward passes for ``nn.Conv3d``, ``nn.ConvTranspose3d`` and ``nn.Upsample``, swapped in by
 :func:`~lightmedseg_bundle.cpu.optimize_for_cpu`.
 
 Each class only overrides ``forward``: its instances are the original modules with their class replaced, so
