@@ -122,6 +122,16 @@ def test_cpu_kernels_config_id_switches_the_pass(value, expected):
     assert any(isinstance(m, PointwiseConv3d) for m in net.modules()) is expected
 
 
+@pytest.mark.parametrize("config", ["train.json", "inference.json"])
+def test_default_cpu_kernels_accepts_a_device_given_as_a_string(config):
+    """MONAI Label's bundle train and infer tasks override ``device`` with a string such as ``"cpu"``."""
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / config))
+    parser["device"] = "cpu"
+    net = parser.get_parsed_content("network")
+    assert any(isinstance(m, PointwiseConv3d) for m in net.modules())
+
+
 def test_flop_counter_counts_the_passs_convolutions_like_pytorchs():
     register_flop_formulas()
     net = network_from_configs()
