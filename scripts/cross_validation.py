@@ -1,0 +1,149 @@
+"""Train, evaluate and report the five cross-validation folds of ``configs/msd_hippocampus_folds.json``, with each
+long run resumable from its folder alone.
+
+    python scripts/cross_validation.py train --fold 1        # starts, or resumes, cv/fold1
+    python scripts/cross_validation.py evaluate --fold 1     # scores the fold's final weights on its held-out cases
+    python scripts/cross_validation.py report                # per-fold and mean Dice/HD95, as Markdown
+
+Every fold trains with ``configs/train.json`` as it ships (the frozen recipe) plus ``--fold k``; nothing else is
+overridden except where the run writes. A fold's folder, ``cv/fold<k>/``, holds everything needed to go on after an
+interruption: the epoch checkpoint (network, optimizer, lr schedule, trainer counters; a few MB), the best model by
+validation Dice (``model.pt``), the TensorBoard events and ``train.log``. ``train`` resumes through the bundle's
+own ``--resume true`` whenever the folder holds a checkpoint, so an interrupted run goes on with the same command on
+any machine that has the repository. Commit the folder while the run goes on; delete it once the run's weights are
+shipped.
+
+The estimate uses each fold's *final* weights (the last epoch checkpoint), not its ``model.pt``: that one is chosen
+by Dice on the same held-out cases, which would bias the estimate upwards. Both are scored; the report shows both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from lightmedseg_bundle.bundle.checkpoints import latest_checkpoint  # noqa: E402
+
+NUM_FOLDS = 5
+WEIGHTS = {"final": None, "best": "model.pt"}
+"""What ``evaluate`` scores: the last epoch checkpoint (the estimate) and the best-by-validation ``model.pt``."""
+
+
+def fold_dir(state_dir: Path, fold: int) -> Path:
+    return state_dir / f"fold{fold}"
+
+
+def bundle_command(config: str, fold: int, *overrides: str) -> list[str]:
+    return [
+        sys.executable, "-m", "monai.bundle", "run", "--config_file", config,
+        "--bundle_root", str(REPO_ROOT), "--fold", str(fold), *overrides,
+    ]  # fmt: skip
+
+
+PROGRESS_BAR = re.compile(r"^\S.*: \[\d+/\d+\]\s+\d+%\|")
+"""A tqdm progress-bar update (``Epoch [3/180]: [22/69]  32%|...``): echoed, not kept in the log."""
+
+
+def run_logged(command: list[str], log_path: Path) -> int:
+    """Run ``command`` with its output appended to ``log_path`` (kept across resumptions) and echoed."""
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"\n$ {' '.join(command)}\n")
+        log.flush()
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
+        for line in process.stdout:
+            sys.stdout.write(line)
+            if line.strip() and not PROGRESS_BAR.match(line):
+                log.write(line)
+            log.flush()
+        return process.wait()
+
+
+def train(state_dir: Path, fold: int, extra: list[str]) -> int:
+    out = fold_dir(state_dir, fold)
+    out.mkdir(parents=True, exist_ok=True)
+    resume = latest_checkpoint(str(out)) is not None
+    command = bundle_command(
+        "configs/train.json", fold, "--ckpt_dir", str(out), "--output_dir", str(out / "tensorboard"),
+        "--resume", str(resume).lower(), *extra,
+    )  # fmt: skip
+    print(f"fold {fold}: {'resuming' if resume else 'starting'} in {out}", flush=True)
+    return run_logged(command, out / "train.log")
+
+
+def evaluate(state_dir: Path, fold: int, extra: list[str]) -> int:
+    out = fold_dir(state_dir, fold)
+    final = latest_checkpoint(str(out))
+    if final is None:
+        raise SystemExit(f"fold {fold}: {out} holds no checkpoint_*.pt; train the fold first")
+    for name, filename in WEIGHTS.items():
+        command = bundle_command(
+            "['configs/train.json','configs/evaluate.json']", fold, "--ckpt_path", filename and str(out / filename)
+            or final, "--output_dir", str(out / f"eval_{name}"), *extra,
+        )  # fmt: skip
+        code = run_logged(command, out / "evaluate.log")
+        if code:
+            return code
+    return 0
+
+
+def fold_metrics(eval_dir: Path) -> dict[str, float] | None:
+    """Mean Dice and HD95 over a fold's cases from ``MetricsSaver``'s ``*_summary.csv``, or ``None`` if absent."""
+    metrics = {}
+    for name in ("val_mean_dice", "val_hd95"):
+        summary = eval_dir / f"{name}_summary.csv"
+        if not summary.is_file():
+            return None
+        rows = [line.split("\t") for line in summary.read_text().splitlines()]
+        header, mean_row = rows[0], next(row for row in rows[1:] if row[0] == "mean")
+        metrics[name] = float(mean_row[header.index("mean")])
+    return metrics
+
+
+def report(state_dir: Path) -> str:
+    lines = ["| fold | Dice (final) | HD95 (final) | Dice (best, selected on the fold) | HD95 (best) |", "|---|---|---|---|---|"]
+    finals = []
+    for fold in range(NUM_FOLDS):
+        final = fold_metrics(fold_dir(state_dir, fold) / "eval_final")
+        best = fold_metrics(fold_dir(state_dir, fold) / "eval_best")
+        if final is None:
+            lines.append(f"| {fold} | not trained | | | |")
+            continue
+        finals.append(final)
+        best_cells = f"{best['val_mean_dice']:.4f} | {best['val_hd95']:.3f}" if best else " | "
+        lines.append(f"| {fold} | {final['val_mean_dice']:.4f} | {final['val_hd95']:.3f} | {best_cells} |")
+    if finals:
+        import statistics
+
+        dice = [m["val_mean_dice"] for m in finals]
+        hd95 = [m["val_hd95"] for m in finals]
+        spread = lambda v: f" ± {statistics.stdev(v):.4f}" if len(v) > 1 else ""  # noqa: E731
+        lines.append(
+            f"| mean of {len(finals)} | {statistics.mean(dice):.4f}{spread(dice)} | "
+            f"{statistics.mean(hd95):.3f}{spread(hd95)} | | |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["train", "evaluate", "report"])
+    parser.add_argument("--fold", type=int, choices=range(NUM_FOLDS))
+    parser.add_argument("--state_dir", type=Path, default=REPO_ROOT / "cv", help="folder of the fold folders")
+    args, extra = parser.parse_known_args(argv)
+    if args.action == "report":
+        print(report(args.state_dir))
+        return 0
+    if args.fold is None:
+        parser.error(f"{args.action} needs --fold (0-{NUM_FOLDS - 1})")
+    return (train if args.action == "train" else evaluate)(args.state_dir, args.fold, extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
