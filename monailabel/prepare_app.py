@@ -2,20 +2,18 @@
 
 Run with the MONAI Label environment (``.venv-label/bin/python``, see ``monailabel/setup.sh``)::
 
-    python monailabel/prepare_app.py --app-dir APP [--copy] [--init-weights] [--weights FILE]
+    python monailabel/prepare_app.py --app-dir APP [--init-weights] [--weights FILE]
                                      [--task brats --set in_channels=2 --set label_scheme=brats2013]
 
 What it does:
 
 1. copies MONAI Label's ``monaibundle`` sample app (it ships inside the ``monailabel`` wheel) to ``APP``,
    unless ``APP/main.py`` already exists;
-2. puts the bundle at ``APP/model/<name>`` (``--name``, default ``lightmedseg_bundle``):
-
-   - by default a symbolic link to the bundle (the repository root), so the server uses the real
-     ``models/model.pt`` and fine-tuning through MONAI Label updates it in place;
-   - with ``--copy`` (implied by ``--task``/``--set``/``--init-weights``/``--weights``) a copy of
-     ``configs/``, ``metadata.json``, ``LICENSE``, ``docs/`` and ``models/model.pt``, so fine-tuning stays in the
-     app folder;
+2. puts a copy of the bundle at ``APP/model/<name>`` (``--name``, default ``lightmedseg_bundle``): ``configs/``,
+   ``metadata.json``, ``LICENSE``, ``docs/`` and ``models/model.pt``. MONAI Label serves the copy's
+   ``models/model.pt`` and its ``/train`` replaces that file, so the copy's ``train.json`` writes to ``models/``
+   with ``overwrite`` true (a bundle's own training writes to ``runs/`` and never replaces ``models/model.pt``);
+   the repository's weights are never touched. An existing copy is kept (``--force`` recreates it);
 
 3. ``--task NAME`` (or a path to a JSON overlay) merges ``configs/tasks/NAME.json`` into the copy's
    ``configs/inference.json`` and ``configs/train.json`` (MONAI Label reads only those two files, one config each,
@@ -71,13 +69,16 @@ BRATS_LABEL_MAPS: dict[str, dict] = {
 
 BUNDLE_FILES = ("configs", "metadata.json", "LICENSE", "docs")
 
+#: train.json ids of the copy: MONAI Label serves ``models/model.pt`` and its ``/train`` must replace it
+LABEL_TRAIN_OVERRIDES = [("ckpt_dir", "$@bundle_root + '/models'"), ("output_dir", "$@bundle_root + '/eval'"),
+                         ("overwrite", True)]  # fmt: skip
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--app-dir", type=Path, default=DEFAULT_APP_DIR, help=f"app folder (default {DEFAULT_APP_DIR})")
     parser.add_argument("--bundle-dir", type=Path, default=REPO_ROOT, help="the bundle to serve (default: this repo)")
     parser.add_argument("--name", default=None, help="model name in MONAI Label (default lightmedseg_bundle[_TASK])")
-    parser.add_argument("--copy", action="store_true", help="copy the bundle into the app instead of linking it")
     parser.add_argument("--weights", type=Path, help="use this state_dict as the copy's models/model.pt")
     parser.add_argument("--init-weights", action="store_true", help="write fresh weights when there are none")
     parser.add_argument("--task", help="task overlay: a name in configs/tasks/ (brats, acdc) or a JSON file")
@@ -217,15 +218,15 @@ def copy_bundle(args: argparse.Namespace, dest: Path) -> None:
 
     overlay = overlay_path(bundle_dir, args.task) if args.task else None
     overrides = [parse_override(o) for o in args.overrides]
+    train = merged_config(bundle_dir, "train.json", overlay, overrides + LABEL_TRAIN_OVERRIDES)
+    train.export_config_file(train.get(), str(dest / "configs" / "train.json"), indent=4)
     if overlay or overrides:
         infer = merged_config(bundle_dir, "inference.json", overlay, overrides)
-        train = merged_config(bundle_dir, "train.json", overlay, overrides)
         label_map = None
         label_transform = infer.get("label_transform") or {}
         if str(label_transform.get("_target_", "")).endswith("ConvertBratsLabelsToRegionsd"):
             label_map = add_brats_label_map(infer, str(infer.get_parsed_content("label_scheme")))
         infer.export_config_file(infer.get(), str(dest / "configs" / "inference.json"), indent=4)
-        train.export_config_file(train.get(), str(dest / "configs" / "train.json"), indent=4)
         names = args.input_channels.split(",") if args.input_channels else None
         write_metadata(bundle_dir, dest, infer, label_map, names, args.task)
     elif args.input_channels:
@@ -234,29 +235,19 @@ def copy_bundle(args: argparse.Namespace, dest: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    copy = args.copy or bool(args.task or args.overrides or args.init_weights or args.weights)
     name = args.name or (DEFAULT_NAME if not args.task else f"{DEFAULT_NAME}_{Path(args.task).stem}")
     app_dir = args.app_dir.resolve()
     ensure_app(app_dir)
     dest = app_dir / "model" / name
     dest.parent.mkdir(parents=True, exist_ok=True)
-
-    if not copy:
-        if dest.is_symlink() or not dest.exists():
-            if dest.is_symlink():
-                dest.unlink()
-            dest.symlink_to(args.bundle_dir.resolve(), target_is_directory=True)
-        else:
-            raise SystemExit(f"{dest} exists and is not a link; remove it or pass --copy")
+    if dest.is_symlink():  # a link to the repository, as earlier versions made: fine-tuning rewrote its weights
+        dest.unlink()
+    if dest.exists() and args.force:
+        shutil.rmtree(dest)
+    if dest.exists():
+        print(f"keeping the existing bundle copy {dest} (--force recreates it)", file=sys.stderr)
     else:
-        if dest.is_symlink():
-            dest.unlink()
-        if dest.exists() and args.force:
-            shutil.rmtree(dest)
-        if dest.exists():
-            print(f"keeping the existing bundle copy {dest} (--force recreates it)", file=sys.stderr)
-        else:
-            copy_bundle(args, dest)
+        copy_bundle(args, dest)
 
     weights = dest / "models" / "model.pt"
     if not weights.is_file():
@@ -265,9 +256,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote freshly initialised weights to {weights}", file=sys.stderr)
         else:
             print(
-                f"error: {weights} does not exist and MONAI Label skips a bundle without weights. Train the bundle "
-                "first (docs/README.md), give --weights FILE, or start from an untrained network with "
-                "--init-weights (implies --copy).",
+                f"error: {weights} does not exist and MONAI Label skips a bundle without weights. Give trained "
+                "weights with --weights FILE (a training writes runs/<name>/models/model.pt), or start from an "
+                "untrained network with --init-weights.",
                 file=sys.stderr,
             )
             return 2

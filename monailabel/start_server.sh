@@ -11,7 +11,7 @@
 #   --conf KEY VALUE     any other MONAI Label app option, passed on (repeatable), e.g. --conf preload true
 #   --skip-setup         do not run monailabel/setup.sh first
 # Bundle options (passed to monailabel/prepare_app.py, see its --help):
-#   --app-dir DIR, --name NAME, --copy, --weights FILE, --init-weights, --task TASK, --set ID=VALUE,
+#   --app-dir DIR, --name NAME, --weights FILE, --init-weights, --task TASK, --set ID=VALUE,
 #   --input-channels NAMES, --force
 #
 # Offline-safe: the app is started with --conf zoo_source github (the default zoo source makes a network call at
@@ -32,7 +32,7 @@ while [[ $# -gt 0 ]]; do
         --epistemic) epistemic=1; shift ;;
         --conf) conf+=(--conf "$2" "$3"); shift 3 ;;
         --skip-setup) setup=0; shift ;;
-        --copy|--init-weights|--force) prepare+=("$1"); shift ;;
+        --init-weights|--force) prepare+=("$1"); shift ;;
         --app-dir|--name|--weights|--task|--set|--input-channels|--bundle-dir) prepare+=("$1" "$2"); shift 2 ;;
         -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;

@@ -182,7 +182,8 @@ def compare(name: str, args: argparse.Namespace) -> dict[str, Any]:
         files = config_files(name, "train.json")
         print(f"[{name}] training {args.epochs} epoch(s) ...", flush=True)
         train_cmd = [*python, "training", "--config_file", _config_arg(files), *common]
-        train_cmd += ["--output_dir", str(run_dir / "train"), "--epochs", str(args.epochs)]
+        # without --reuse a network is retrained: its earlier run in the work folder is replaced on purpose
+        train_cmd += ["--output_dir", str(run_dir / "train"), "--epochs", str(args.epochs), "--overwrite", "true"]
         result["train_seconds"] = _run(train_cmd, run_dir / "train.log", args.threads)
         result["epochs"] = args.epochs
         result["recipe"] = training_recipe(files)

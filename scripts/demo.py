@@ -74,7 +74,8 @@ def main() -> None:
     print(f"\n2. training, {args.epochs} epochs", flush=True)
     _run(
         [*bundle, "training", "--config_file", "configs/train.json", *common, "--output_dir", str(train_dir),
-         "--epochs", str(args.epochs), "--val_interval", str(max(1, min(5, args.epochs // 4))), "--num_workers", "0"],
+         "--epochs", str(args.epochs), "--val_interval", str(max(1, min(5, args.epochs // 4))), "--num_workers", "0",
+         "--overwrite", "true"],  # the demo's own folder: a second demo replaces the first
         out / "train.log",
     )  # fmt: skip
 

@@ -108,8 +108,8 @@ def trained_bundle(tmp_path_factory, hippocampus_datalist) -> dict:
     )  # fmt: skip
     return {
         "bundle_root": bundle_root,
-        "ckpt_dir": bundle_root / "models",
-        "output_dir": bundle_root / "eval",
+        "ckpt_dir": bundle_root / "runs" / "training" / "models",
+        "output_dir": bundle_root / "runs" / "training" / "eval",
         "stdout": proc.stdout,
         "stderr": proc.stderr,
     }

@@ -103,6 +103,16 @@ def test_latest_checkpoint_and_resume_path(tmp_path):
     assert resume_path(str(tmp_path), True) == str(tmp_path / "checkpoint_epoch=10.pt")
 
 
+def test_a_new_run_replaces_a_trained_model_only_with_overwrite(tmp_path):
+    (tmp_path / "model.pt").write_bytes(b"trained")
+    (tmp_path / "checkpoint_epoch=180.pt").write_bytes(b"")
+    with pytest.raises(FileExistsError, match=r"model\.pt.*--overwrite true"):
+        resume_path(str(tmp_path), "false")
+    assert resume_path(str(tmp_path), "false", overwrite="true") is None
+    # the old run's checkpoints go (a later --resume must not pick them up); model.pt waits for a better model
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+
+
 class _Mirror(torch.nn.Module):
     """Logits that are not flip-symmetric: class 1 grows along the first spatial axis."""
 

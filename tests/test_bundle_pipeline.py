@@ -122,6 +122,7 @@ def test_inference_keeps_each_input_geometry(trained_bundle, odd_inputs, tmp_pat
         "inference",
         "--config_file", config_arg("inference.json"),
         "--bundle_root", trained_bundle["bundle_root"],
+        "--ckpt_dir", trained_bundle["ckpt_dir"],
         "--input_dir", odd_inputs["ras"].parent,
         "--output_dir", output_dir,
         "--tta", str(tta).lower(),
@@ -148,6 +149,7 @@ def test_inference_from_a_datalist_file(trained_bundle, tmp_path):
     run_bundle(
         "--config_file", "configs/inference.json",
         "--bundle_root", trained_bundle["bundle_root"],
+        "--ckpt_dir", trained_bundle["ckpt_dir"],
         "--datalist_file", datalist,
         "--output_dir", output_dir,
         "--separate_folder", "False",
@@ -164,7 +166,7 @@ def test_training_killed_mid_run_resumes_from_its_last_checkpoint(tmp_path):
     """SIGKILL during training, then ``--resume true`` continues epochs, optimizer and scheduler state."""
     datalist = write_datalist(tmp_path / "dataset.json", hippocampus_cases(2), validation=hippocampus_cases(1, 2))
     bundle_root = tmp_path / "bundle"
-    ckpt_dir = bundle_root / "models"
+    ckpt_dir = bundle_root / "runs" / "training" / "models"
     common = [
         "--config_file", config_arg("train.json"),
         "--bundle_root", bundle_root,
@@ -209,8 +211,8 @@ def test_training_killed_mid_run_resumes_from_its_last_checkpoint(tmp_path):
 def test_resumed_training_keeps_a_better_model_pt(trained_bundle, hippocampus_datalist, tmp_path):
     """The best Dice of the interrupted run is in its checkpoint; a worse validation after resuming keeps model.pt,
     and the trainer's best training Dice goes on from the interrupted run's."""
-    ckpt_dir = tmp_path / "models"
-    ckpt_dir.mkdir()
+    ckpt_dir = tmp_path / "runs" / "training" / "models"
+    ckpt_dir.mkdir(parents=True)
     for name in ("checkpoint_epoch=1.pt", "model.pt"):
         (ckpt_dir / name).write_bytes((trained_bundle["ckpt_dir"] / name).read_bytes())
     checkpoint = torch.load(ckpt_dir / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
@@ -323,7 +325,7 @@ def test_bad_inputs_fail_early_with_a_clear_message(tmp_path):
             proc.returncode != 0
             and name in summary
             and re.search(pattern, summary, flags=re.IGNORECASE)
-            and not (tmp_path / problem / "bundle" / "models").exists()
+            and not (tmp_path / problem / "bundle" / "runs").exists()
             and "train_loss" not in stdout
         )
         if not ok:
@@ -354,7 +356,7 @@ def test_fine_tuning_starts_from_the_shipped_weights(tmp_path):
     best = float(re.search(r"val_mean_dice best value: ([0-9.]+)", proc.stdout + proc.stderr).group(1))
     assert best > 0.7, f"one epoch from the shipped weights should keep their Dice, got {best}"
     expected = torch.load(shipped, map_location="cpu", weights_only=True)
-    state = torch.load(tmp_path / "bundle" / "models" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
+    state = torch.load(tmp_path / "bundle" / "runs" / "training" / "models" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
     assert state["optimizer"]["state"] and all(int(s["step"]) == 1 for s in state["optimizer"]["state"].values())
     assert state["model"].keys() == expected.keys()
     for name, value in state["model"].items():
@@ -373,3 +375,35 @@ def test_missing_pretrained_weights_say_so(tmp_path, hippocampus_datalist):
     )  # fmt: skip
     assert proc.returncode != 0
     assert "no_such_model.pt" in proc.stderr and "is not a file" in proc.stderr
+
+
+# --- a training never replaces trained weights unasked ----------------------------------------------------------
+
+
+def test_training_leaves_the_shipped_weights_alone_and_refuses_to_replace_a_trained_run(tmp_path):
+    """In a bundle with ``models/model.pt`` (as downloaded), training writes to ``runs/training/``; a second
+    training there is refused before any work unless ``--resume true`` or ``--overwrite true``."""
+    bundle = tmp_path / "bundle"
+    (bundle / "models").mkdir(parents=True)
+    shipped = bundle / "models" / "model.pt"
+    shipped.write_bytes((REPO_ROOT / "models" / "model.pt").read_bytes())
+    datalist = write_datalist(tmp_path / "dataset.json", hippocampus_cases(2), validation=hippocampus_cases(1, 2))
+    train = ["training", "--config_file", config_arg("train.json"), "--bundle_root", bundle, "--datalist_file",
+             datalist, *FAST_TRAIN_ARGS]  # fmt: skip
+
+    first = run_bundle(*train, cwd=tmp_path)
+    run_model = bundle / "runs" / "training" / "models" / "model.pt"
+    assert shipped.read_bytes() == (REPO_ROOT / "models" / "model.pt").read_bytes()
+    assert run_model.is_file() and str(run_model.parent) in first.stdout + first.stderr  # the log says where
+    trained = run_model.read_bytes()
+
+    refused = run_bundle(*train, cwd=tmp_path, check=False)
+    assert refused.returncode != 0
+    root_cause = refused.stderr.rpartition("ERROR (root cause):")[2]
+    assert "already holds a trained model" in root_cause and "--overwrite true" in root_cause
+    assert run_model.read_bytes() == trained and "train_loss" not in refused.stdout
+
+    replaced = run_bundle(*train, "--overwrite", "true", "--seed", "7", cwd=tmp_path)
+    assert "train_loss" in replaced.stdout and run_model.read_bytes() != trained
+    assert sorted(p.name for p in run_model.parent.glob("checkpoint_*.pt")) == ["checkpoint_epoch=1.pt"]
+    assert shipped.read_bytes() == (REPO_ROOT / "models" / "model.pt").read_bytes()

@@ -49,12 +49,12 @@ def test_brats_overlay_trains_evaluates_and_infers_on_real_two_channel_data(tmp_
         cwd=tmp_path,
     )  # fmt: skip
     assert re.search(r"val_mean_dice: \d", proc.stdout)
-    assert torch.load(bundle_root / "models" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
+    assert torch.load(bundle_root / "runs" / "training" / "models" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
 
     output_dir = tmp_path / "eval"
     run_bundle(
         "--config_file", config_arg("train.json", "evaluate.json", "tasks/brats.json"),
-        *small, "--output_dir", output_dir,
+        *small, "--ckpt_dir", bundle_root / "runs" / "training" / "models", "--output_dir", output_dir,
         cwd=tmp_path,
     )  # fmt: skip
     header = (output_dir / "per_case_metrics.csv").read_text().splitlines()[0]
@@ -66,7 +66,8 @@ def test_brats_overlay_trains_evaluates_and_infers_on_real_two_channel_data(tmp_
     test_list = write_datalist(tmp_path / "test.json", training=[], test=[image])
     run_bundle(
         "--config_file", config_arg("inference.json", "tasks/brats.json"),
-        *small, "--datalist_file", test_list, "--output_dir", pred_dir, "--separate_folder", "False",
+        *small, "--ckpt_dir", bundle_root / "runs" / "training" / "models", "--datalist_file", test_list,
+        "--output_dir", pred_dir, "--separate_folder", "False",
         cwd=tmp_path,
     )  # fmt: skip
     source = nib.load(image)

@@ -10,9 +10,10 @@ Each module holds one concern:
 - :mod:`.progress`: a tqdm progress bar showing the training loss.
 - :mod:`.distributed`: per-rank progress lines for multi-GPU (torchrun) training.
 - :mod:`.errors`: a one-line root-cause summary after the traceback of a failed run.
+- :mod:`.overrides`: a warning for command-line override ids that no config defines.
 """
 
-from . import checkpoints, datalist, distributed, errors, flags, metrics_report, progress, tta
+from . import checkpoints, datalist, distributed, errors, flags, metrics_report, overrides, progress, tta
 from .checkpoints import (
     AtomicCheckpointSaver,
     TrainerCheckpointLoader,
@@ -26,6 +27,7 @@ from .distributed import log_rank_progress
 from .errors import install_error_summary
 from .flags import as_bool
 from .metrics_report import PerCaseMetricsReport
+from .overrides import warn_unknown_overrides
 from .progress import LossProgressBar
 from .tta import FlipTTAInferer
 
@@ -48,9 +50,11 @@ __all__ = [
     "limit_cases",
     "log_rank_progress",
     "metrics_report",
+    "overrides",
     "pretrained_path",
     "progress",
     "resume_path",
     "train_val_split",
     "tta",
+    "warn_unknown_overrides",
 ]

@@ -16,6 +16,7 @@ from the interrupted run's best rather than starting again.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
@@ -64,22 +65,47 @@ def latest_checkpoint(ckpt_dir: str, pattern: str = "checkpoint_*.pt") -> str | 
     return max(found)[2] if found else None
 
 
-def resume_path(ckpt_dir: str, resume: bool | str | None) -> str | None:
-    """Where ``--resume`` continues from: ``None`` when not resuming, else the latest checkpoint.
+def resume_path(
+    ckpt_dir: str, resume: bool | str | None, overwrite: bool | str | None = False, output_dir: str | None = None
+) -> str | None:
+    """Where a training starts: ``None`` for a new run, else the latest checkpoint to resume from.
+
+    A new run never replaces a trained model unasked: if ``ckpt_dir`` already holds a ``model.pt`` or an epoch
+    checkpoint, it is refused unless ``overwrite`` is true (then the old epoch checkpoints are removed, so that a
+    later ``--resume true`` cannot pick up the old run's, and ``model.pt`` is replaced at the first validation).
+    The log says where ``model.pt``, the checkpoints and the TensorBoard events (``output_dir``) go.
 
     Raises:
         FileNotFoundError: resuming was asked for but ``ckpt_dir`` holds no ``checkpoint_*.pt``.
+        FileExistsError: a new run (no resume, no overwrite) would replace the trained model in ``ckpt_dir``.
     """
-    if not as_bool(resume):
-        return None
-    path = latest_checkpoint(ckpt_dir)
-    if path is None:
-        raise FileNotFoundError(
-            f"--resume true, but there is no checkpoint_*.pt in ckpt_dir {ckpt_dir!r} to resume from; "
-            "run without --resume to start a new training."
+    where = f"model.pt (best validation Dice) and epoch checkpoints go to {ckpt_dir}"
+    logger.info(where + (f"; TensorBoard events to {output_dir}" if output_dir else ""))
+    if as_bool(resume):
+        path = latest_checkpoint(ckpt_dir)
+        if path is None:
+            raise FileNotFoundError(
+                f"--resume true, but there is no checkpoint_*.pt in ckpt_dir {ckpt_dir!r} to resume from; "
+                "run without --resume to start a new training."
+            )
+        logger.info(f"resuming training from {path}")
+        return path
+    existing = sorted(glob.glob(os.path.join(ckpt_dir, "checkpoint_*.pt")))
+    model = os.path.join(ckpt_dir, "model.pt")
+    if os.path.isfile(model):
+        existing.append(model)
+    if existing and not as_bool(overwrite):
+        raise FileExistsError(
+            f"ckpt_dir {ckpt_dir!r} already holds a trained model ({', '.join(map(os.path.basename, existing))}) "
+            "that a new training would replace. Give the run its own folder (--run_dir runs/<name>), continue that "
+            "run with --resume true, or replace it with --overwrite true."
         )
-    logger.info(f"resuming training from {path}")
-    return path
+    for path in existing:
+        logger.warning(f"--overwrite true: {path} is replaced by this run")
+        if path != model:
+            with contextlib.suppress(FileNotFoundError):  # another rank of a distributed run removed it first
+                os.remove(path)
+    return None
 
 
 def pretrained_path(path: str | None) -> str | None:

@@ -4,8 +4,8 @@ Runs in the MONAI Label environment, as its own pytest invocation (``bash monail
 
     .venv-label/bin/python -m pytest -q tests/label
 
-Each server is started the way a user starts one, with ``monailabel/start_server.sh`` (``--copy
---init-weights``: a temporary copy of the bundle, with the real ``models/model.pt`` when the repository has one,
+Each server is started the way a user starts one, with ``monailabel/start_server.sh`` (``--init-weights``:
+a temporary copy of the bundle, with the real ``models/model.pt`` when the repository has one,
 else freshly initialised weights), on 127.0.0.1 and a free port, with a few real cases of ``../shared/data``
 copied into a temporary studies folder. The server's output goes to a log file whose tail is shown on failure,
 and the server's process group (training and scoring run in child processes) is always killed at the end.
@@ -184,7 +184,7 @@ def hippocampus(tmp_path_factory):
     cases = decathlon_cases(HIPPOCAMPUS_DIR, 6)
     for case in cases:
         shutil.copy(case["image"], studies / case["image"].name)
-    with running_server(workdir, studies, ["--copy", "--init-weights", "--epistemic"]) as server:
+    with running_server(workdir, studies, ["--init-weights", "--epistemic"]) as server:
         server.cases = cases
         server.bundle = server.app_dir / "model" / MODEL
         yield server
@@ -233,6 +233,8 @@ def test_saved_labels_fine_tune_the_bundle(hippocampus):
 
     weights = server.bundle / "models" / "model.pt"
     before = sha256(weights)
+    shipped = REPO_ROOT / "models" / "model.pt"
+    shipped_before = sha256(shipped) if shipped.is_file() else None
     started = server.call("train", client.train_start, MODEL, {"max_epochs": 2, "val_split": 0.25, "multi_gpu": False})
     assert started.get("status") in ("SUBMITTED", "RUNNING", "DONE"), server.explain(f"train start: {started}")
 
@@ -253,6 +255,7 @@ def test_saved_labels_fine_tune_the_bundle(hippocampus):
         f"max_epochs=2 (see docs/monailabel.md, 'Fine-tuning'); training log:\n{details}"
     )
     assert list((server.bundle / "models").glob("checkpoint_*.pt")), "no training checkpoint written"
+    assert (sha256(shipped) if shipped.is_file() else None) == shipped_before, "the repository's weights changed"
 
     # and the next auto-segmentation uses it (MONAI Label reloads a model file whose time stamp changed)
     image = server.cases[4]["image"]
