@@ -20,6 +20,7 @@ from lightmedseg_bundle.bundle import (
     resume_path,
     train_val_split,
 )
+from lightmedseg_bundle.bundle.errors import root_cause_line
 from lightmedseg_bundle.bundle.metrics_report import write_per_case_report
 
 
@@ -53,6 +54,13 @@ def test_split_uses_the_files_own_validation_list(tmp_path):
 def test_split_keeps_one_validation_case_of_a_tiny_list(tmp_path):
     split = train_val_split(_dataset_json(tmp_path, n=3), 0.2, seed=0)
     assert len(split["training"]) == 2 and len(split["validation"]) == 1
+
+
+@pytest.mark.parametrize("n, missing", [(1, "validation"), (0, "training"), (5, "validation")])
+def test_a_split_without_training_or_validation_cases_is_refused(tmp_path, n, missing):
+    fraction = 0.0 if n == 5 else 0.2  # --val_fraction 0 would train without ever saving model.pt
+    with pytest.raises(ValueError, match=rf"the split has no {missing} case .*at least 2 labelled cases"):
+        train_val_split(_dataset_json(tmp_path, n=n), fraction, seed=0)
 
 
 def test_missing_datalist_file_names_the_override(tmp_path):
@@ -97,10 +105,21 @@ def test_latest_checkpoint_and_resume_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="run without --resume"):
         resume_path(str(tmp_path), "true")
     for epoch in (2, 10, 9):
-        (tmp_path / f"checkpoint_epoch={epoch}.pt").write_bytes(b"")
+        torch.save({"epoch": epoch}, tmp_path / f"checkpoint_epoch={epoch}.pt")
     (tmp_path / "model.pt").write_bytes(b"")
     assert latest_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint_epoch=10.pt")
     assert resume_path(str(tmp_path), True) == str(tmp_path / "checkpoint_epoch=10.pt")
+
+
+def test_resume_falls_back_from_a_damaged_latest_checkpoint(tmp_path):
+    torch.save({"model": {"w": torch.ones(2)}}, tmp_path / "checkpoint_epoch=4.pt")
+    torch.save({"model": {"w": torch.ones(2)}}, tmp_path / "checkpoint_epoch=5.pt")
+    damaged = tmp_path / "checkpoint_epoch=5.pt"
+    damaged.write_bytes(damaged.read_bytes()[:40])
+    assert resume_path(str(tmp_path), "true") == str(tmp_path / "checkpoint_epoch=4.pt")
+    (tmp_path / "checkpoint_epoch=4.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="none of the checkpoints|no checkpoint .* loads"):
+        resume_path(str(tmp_path), "true")
 
 
 def test_a_new_run_replaces_a_trained_model_only_with_overwrite(tmp_path):
@@ -161,3 +180,23 @@ def test_per_case_report_names_the_class_columns(tmp_path):
     with pytest.raises(ValueError, match="class column"):
         write_per_case_report(str(tmp_path), {"val_mean_dice": "dice"}, ["only_one"])
     assert PerCaseMetricsReport(str(tmp_path), {"val_mean_dice": "dice"}, ["a", "b"]).class_names == ["a", "b"]
+
+
+class _BadCaseDataset(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        raise ValueError(f"Case case_{index}: 'label' has values [7] outside 0..2")
+
+
+def test_root_cause_of_a_data_loader_worker_error_is_the_workers_own_line():
+    loader = torch.utils.data.DataLoader(_BadCaseDataset(), num_workers=1)
+    with pytest.raises(RuntimeError) as caught:
+        try:
+            next(iter(loader))
+        except ValueError as error:
+            raise RuntimeError("Failed to run the trainer") from error  # as MONAI's config wraps it
+    assert "Caught ValueError in DataLoader worker" in str(caught.value.__cause__)
+    line = root_cause_line(caught.value)
+    assert line == "ValueError: Case case_0: 'label' has values [7] outside 0..2"

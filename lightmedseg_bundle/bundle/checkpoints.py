@@ -40,6 +40,7 @@ __all__ = [
     "AtomicDiskSaver",
     "TrainerCheckpointLoader",
     "TrainerCheckpointSaver",
+    "checkpoints_newest_first",
     "latest_checkpoint",
     "pretrained_path",
     "resume_path",
@@ -56,13 +57,19 @@ ENGINE_BEST_METRIC_KEYS = ("best_metric", "best_metric_epoch")
 _EPOCH = re.compile(r"checkpoint_(?:epoch|iteration)?=?(\d+)\.pt$")
 
 
-def latest_checkpoint(ckpt_dir: str, pattern: str = "checkpoint_*.pt") -> str | None:
-    """The checkpoint in ``ckpt_dir`` with the highest epoch number (then the newest), or ``None``."""
+def checkpoints_newest_first(ckpt_dir: str, pattern: str = "checkpoint_*.pt") -> list[str]:
+    """The checkpoints in ``ckpt_dir``, highest epoch number (then newest) first."""
     found = []
     for path in glob.glob(os.path.join(ckpt_dir, pattern)):
         match = _EPOCH.search(os.path.basename(path))
         found.append((int(match.group(1)) if match else -1, os.path.getmtime(path), path))
-    return max(found)[2] if found else None
+    return [path for *_, path in sorted(found, reverse=True)]
+
+
+def latest_checkpoint(ckpt_dir: str, pattern: str = "checkpoint_*.pt") -> str | None:
+    """The checkpoint in ``ckpt_dir`` with the highest epoch number (then the newest), or ``None``."""
+    found = checkpoints_newest_first(ckpt_dir, pattern)
+    return found[0] if found else None
 
 
 def resume_path(
@@ -75,21 +82,32 @@ def resume_path(
     later ``--resume true`` cannot pick up the old run's, and ``model.pt`` is replaced at the first validation).
     The log says where ``model.pt``, the checkpoints and the TensorBoard events (``output_dir``) go.
 
+    When resuming, a checkpoint that does not load (damaged on disk) is skipped with a warning for the next older
+    one (the checkpoint a run resumed from stays beside the new ones).
+
     Raises:
         FileNotFoundError: resuming was asked for but ``ckpt_dir`` holds no ``checkpoint_*.pt``.
+        RuntimeError: resuming was asked for but none of the checkpoints loads.
         FileExistsError: a new run (no resume, no overwrite) would replace the trained model in ``ckpt_dir``.
     """
     where = f"model.pt (best validation Dice) and epoch checkpoints go to {ckpt_dir}"
     logger.info(where + (f"; TensorBoard events to {output_dir}" if output_dir else ""))
     if as_bool(resume):
-        path = latest_checkpoint(ckpt_dir)
-        if path is None:
+        candidates = checkpoints_newest_first(ckpt_dir)
+        if not candidates:
             raise FileNotFoundError(
                 f"--resume true, but there is no checkpoint_*.pt in ckpt_dir {ckpt_dir!r} to resume from; "
                 "run without --resume to start a new training."
             )
-        logger.info(f"resuming training from {path}")
-        return path
+        for path in candidates:
+            try:  # a damaged file (disk error, copied half) must not stop the run while an older one is intact
+                torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as error:  # noqa: BLE001 - any failure to load means: not this one
+                logger.warning(f"cannot resume from {path} ({type(error).__name__}: {error}); trying an older one")
+                continue
+            logger.info(f"resuming training from {path}")
+            return path
+        raise RuntimeError(f"--resume true, but no checkpoint in ckpt_dir {ckpt_dir!r} loads: {', '.join(candidates)}")
     existing = sorted(glob.glob(os.path.join(ckpt_dir, "checkpoint_*.pt")))
     model = os.path.join(ckpt_dir, "model.pt")
     if os.path.isfile(model):

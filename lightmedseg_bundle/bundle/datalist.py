@@ -48,10 +48,29 @@ def train_val_split(
 
     Relative paths are resolved against ``base_dir`` (default: the folder of ``datalist_file``);
     absolute paths are kept.
+
+    Raises:
+        ValueError: the split has no training or no validation case (e.g. a datalist of one case).
     """
     _check_datalist_file(datalist_file)
     if fold is not None and str(fold).strip().lower() not in ("null", "none", ""):
-        return _fold_split(datalist_file, folds_file, fold, data_list_key, base_dir)
+        split = _fold_split(datalist_file, folds_file, fold, data_list_key, base_dir)
+    else:
+        split = _fraction_split(datalist_file, val_fraction, seed, base_dir, data_list_key)
+    for key in ("training", "validation"):
+        if not split[key]:
+            raise ValueError(
+                f"{datalist_file}: the split has no {key} case ({len(split['training'])} training / "
+                f"{len(split['validation'])} validation). Training needs at least one of each: model.pt is the "
+                "best model by validation Dice. List at least 2 labelled cases (a 'validation' list is used as is)."
+            )
+    return split
+
+
+def _fraction_split(
+    datalist_file: str, val_fraction: float, seed: int, base_dir: str | None, data_list_key: str
+) -> dict[str, list[dict]]:
+    """The split of ``train_val_split`` without a fold: the file's own ``validation`` list, or a seeded draw."""
     if not 0.0 <= float(val_fraction) < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     base_dir = base_dir or os.path.dirname(os.path.abspath(datalist_file))

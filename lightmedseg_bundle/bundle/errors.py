@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from types import TracebackType
 
-__all__ = ["install_error_summary", "root_cause"]
+__all__ = ["WORKER_TRACEBACK", "install_error_summary", "root_cause", "root_cause_line"]
 
 
 def root_cause(error: BaseException) -> BaseException:
@@ -27,6 +27,24 @@ def root_cause(error: BaseException) -> BaseException:
         error = inner
 
 
+WORKER_TRACEBACK = "Original Traceback (most recent call last):"
+"""How PyTorch's DataLoader re-raises an error of a worker process: the worker's traceback, as text, in the message
+(``Caught ValueError in DataLoader worker process 0. Original Traceback ...``), whose last line is the error."""
+
+
+def root_cause_line(error: BaseException) -> str | None:
+    """``"<type>: <message>"`` of the root cause of ``error``; ``None`` when ``error`` is its own root cause and
+    not a DataLoader worker's error (its traceback already ends with the line)."""
+    cause = root_cause(error)
+    message = str(cause).strip()
+    if WORKER_TRACEBACK in message:
+        return message.splitlines()[-1].strip()
+    if cause is error:
+        return None
+    message = " ".join(message.split()) if "\n" not in message else message
+    return f"{type(cause).__name__}: {message}"
+
+
 def install_error_summary() -> None:
     """Chain a ``sys.excepthook`` that prints the usual traceback, then the root cause on one line (stderr)."""
     if getattr(sys.excepthook, "_lightmedseg_error_summary", False):
@@ -35,10 +53,9 @@ def install_error_summary() -> None:
 
     def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         previous(exc_type, exc, tb)
-        cause = root_cause(exc)
-        if cause is not exc:
-            message = " ".join(str(cause).split()) if "\n" not in str(cause).strip() else str(cause).strip()
-            print(f"\nERROR (root cause): {type(cause).__name__}: {message}", file=sys.stderr, flush=True)
+        line = root_cause_line(exc)
+        if line is not None:
+            print(f"\nERROR (root cause): {line}", file=sys.stderr, flush=True)
 
     hook._lightmedseg_error_summary = True  # type: ignore[attr-defined]
     sys.excepthook = hook
