@@ -50,6 +50,18 @@ def test_truncated_gzip_is_reported(tmp_path, keep_fraction):
         validated_datalist([case])
 
 
+@pytest.mark.skipif(not HIPPOCAMPUS.is_dir(), reason="real data not found")
+def test_bytes_flipped_inside_a_real_gzip_are_caught_by_its_crc(tmp_path):
+    # the gzip trailer (CRC-32 and size) is intact, so its size matches the header; only the CRC tells
+    raw = bytearray((HIPPOCAMPUS / "imagesTr" / "hippocampus_001.nii.gz").read_bytes())
+    middle = len(raw) // 2
+    raw[middle : middle + 200] = bytes(b ^ 0xFF for b in raw[middle : middle + 200])
+    path = tmp_path / "hippocampus_001.nii.gz"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"case 0 \('image'\): unreadable, truncated or corrupt file.*hippocampus_001"):
+        validated_datalist([{"image": str(path)}], label_key=None)
+
+
 def test_multi_member_gzip_is_not_mistaken_for_truncated(tmp_path):
     # the gzip trailer then records the size of the last member only, not of the whole file
     case = _case(tmp_path, "a")
@@ -102,3 +114,23 @@ def test_listing_is_capped(tmp_path):
 def test_real_hippocampus_dataset_passes():
     datalist = load_decathlon_datalist(str(HIPPOCAMPUS / "dataset.json"), True, "training", str(HIPPOCAMPUS))
     assert len(validated_datalist(datalist, num_channels=1)) == 173
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_every_nan_and_infinite_voxel_is_counted_across_read_chunks(tmp_path, suffix):
+    data = np.random.default_rng(1).normal(size=(80, 80, 80)).astype(np.float32)  # 2 MB: several 1 MB chunks
+    flat = data.reshape(-1, order="F")
+    around_chunk_edge = (1 << 20) // 4 - 88  # voxel at the first chunk boundary, after the 352-byte header
+    for index in (0, around_chunk_edge - 1, around_chunk_edge, around_chunk_edge + 1, flat.size - 1):
+        flat[index] = np.nan
+    flat[1000] = np.inf
+    image = tmp_path / f"a_img{suffix}"
+    nib.save(nib.Nifti1Image(flat.reshape(data.shape, order="F"), np.eye(4)), image)
+    with pytest.raises(ValueError, match=r"case 0 \('image'\): 6 NaN or infinite voxel\(s\): .*a_img"):
+        validated_datalist([{"image": str(image)}], label_key=None)
+
+
+def test_a_2d_image_is_refused_naming_the_case(tmp_path):
+    image = _write(tmp_path / "slice.nii.gz", (20, 30))
+    with pytest.raises(ValueError, match=r"case 0 \('image'\): a 2D image of shape \(20, 30\), expected a 3D volume"):
+        validated_datalist([{"image": image}], label_key=None)

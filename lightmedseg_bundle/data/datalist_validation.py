@@ -1,10 +1,9 @@
-"""A check of a whole datalist, from the image headers alone, before training starts."""
+"""A check of a whole datalist, one streaming read per file, before training or inference starts."""
 
 from __future__ import annotations
 
 import gzip
 import os
-import struct
 import zlib
 
 import nibabel as nib
@@ -29,18 +28,19 @@ def validated_datalist(
     max_listed: int = 20,
 ) -> list[dict]:
     """
-    Check every case of a datalist before training starts, reading only the image headers with nibabel, and
-    return the datalist unchanged, so a bundle config can wrap its datalist in it::
+    Check every case of a datalist before training or inference starts, reading each file once as a stream
+    (nothing is kept in memory), and return the datalist unchanged, so a bundle config can wrap its datalist in it::
 
         "train#datalist": "$lightmedseg_bundle.data.validated_datalist(
             monai.data.load_decathlon_datalist(@dataset_json, True, 'training', @dataset_dir),
             num_channels=@in_channels)"
 
     For each case it checks that the image (and label) file exists and is readable and complete (the size of the
-    stored voxel data of a NIfTI file is compared with what its header announces, which catches a truncated
-    ``.nii.gz`` without decompressing a healthy one), that image and label have the same spatial shape and, within
-    ``affine_atol``, the same affine, and that the image has ``num_channels`` channels (the 4th axis of a 4D
-    image, 1 for a 3D one). All problems are collected and reported together.
+    stored voxel data of a NIfTI file is compared with what its header announces, and a ``.nii.gz`` is decompressed
+    once as a stream, which verifies its CRC: a truncated or corrupted file is refused), that it is a 3D volume
+    free of NaN and infinite voxels (counted in the same pass), that image and label have the same spatial shape
+    and, within ``affine_atol``, the same affine, and that the image has ``num_channels`` channels (the 4th axis of
+    a 4D image, 1 for a 3D one). All problems are collected and reported together, before any case is used.
 
     Args:
         datalist: list of dicts mapping keys to file paths, e.g. from ``monai.data.load_decathlon_datalist``.
@@ -92,9 +92,17 @@ def _case_problems(
             problems.append(f"case {index} ({key!r}): file not found: {path}")
         else:
             try:
-                headers[key] = _read_header(path)
+                headers[key], nonfinite = _read_header(path)
             except _UnreadableFile as error:
                 problems.append(f"case {index} ({key!r}): {error}")
+                continue
+            if nonfinite:
+                problems.append(f"case {index} ({key!r}): {nonfinite} NaN or infinite voxel(s): {path}")
+            if len(headers[key].shape) < 3:
+                problems.append(
+                    f"case {index} ({key!r}): a {len(headers[key].shape)}D image of shape {headers[key].shape}, "
+                    f"expected a 3D volume (with channels on a 4th axis): {path}"
+                )
     if num_channels is not None and image_key in headers:
         channels = int(np.prod(headers[image_key].shape[3:], dtype=int))
         if channels != num_channels:
@@ -120,41 +128,52 @@ def _case_problems(
     return problems
 
 
-def _read_header(path: str | os.PathLike) -> SpatialImage:
+def _read_header(path: str | os.PathLike) -> tuple[SpatialImage, int]:
     """
-    Load the header of the image at ``path`` and check that the file holds all the voxel data it announces.
+    Load the header of the image at ``path``, check that the file holds all the voxel data it announces and count
+    its NaN or infinite voxels, in one pass over the stored data.
+
+    Returns:
+        the image (header and a lazy data proxy) and its number of non-finite voxels (0 for integer data).
 
     Raises:
-        _UnreadableFile: when nibabel cannot read the file, or its voxel data is cut short.
+        _UnreadableFile: when nibabel cannot read the file, or its voxel data is cut short or corrupt.
     """
     try:
         img = nib.load(path)
+        nonfinite = 0
         if isinstance(img.dataobj, ArrayProxy) and str(path).endswith((".nii", ".nii.gz")):
-            needed = img.dataobj.offset + int(np.prod(img.shape, dtype=np.int64)) * img.get_data_dtype().itemsize
-            stored = _stored_size(path, needed)
+            dtype = img.get_data_dtype()
+            needed = img.dataobj.offset + int(np.prod(img.shape, dtype=np.int64)) * dtype.itemsize
+            stored, nonfinite = _scan_stored_data(path, img.dataobj.offset, dtype)
             if stored < needed:
                 raise _UnreadableFile(f"truncated file, it holds {stored} bytes but its header needs {needed}: {path}")
     except _READ_ERRORS as error:
         raise _UnreadableFile(
             f"unreadable, truncated or corrupt file ({type(error).__name__}: {error}): {path}"
         ) from error
-    return img
+    return img, nonfinite
 
 
-def _stored_size(path: str | os.PathLike, expected: int) -> int:
+def _scan_stored_data(path: str | os.PathLike, offset: int, dtype: np.dtype) -> tuple[int, int]:
     """
-    Return the (uncompressed) size of the file at ``path``. For a gzip file, the size recorded in its trailer is
-    trusted when it equals ``expected`` (modulo 2**32); otherwise the file is decompressed to measure it, which
-    raises ``EOFError`` or ``zlib.error`` for a truncated or corrupt stream.
+    Read the file at ``path`` once as a stream (nothing is kept in memory) and return its (uncompressed) size and
+    the number of NaN or infinite values among the ``dtype`` voxels stored from byte ``offset`` on.
+
+    A gzip file is decompressed to its end, which checks its CRC-32 and length: a flipped byte anywhere raises
+    ``gzip.BadGzipFile``, a truncated stream ``EOFError``, a corrupt one ``zlib.error``. The size in the gzip
+    trailer alone is not enough: it survives corruption in the middle, and nibabel never reaches the CRC.
     """
-    if not str(path).endswith(".gz"):
-        return os.path.getsize(path)
-    with open(path, "rb") as f:
-        f.seek(-4, os.SEEK_END)
-        if struct.unpack("<I", f.read(4))[0] == expected % 2**32:
-            return expected
-    size = 0
-    with gzip.open(path, "rb") as f:
+    floating = dtype.kind in "fc"
+    size, nonfinite, pending = 0, 0, b""
+    with (gzip.open if str(path).endswith(".gz") else open)(path, "rb") as f:
         while chunk := f.read(1 << 20):
+            start = max(offset - size, 0)
             size += len(chunk)
-    return size
+            if floating and start < len(chunk):
+                data = pending + chunk[start:]
+                usable = len(data) - len(data) % dtype.itemsize
+                values = np.frombuffer(data[:usable], dtype=dtype)
+                nonfinite += int(values.size - np.count_nonzero(np.isfinite(values)))
+                pending = data[usable:]
+    return size, nonfinite
