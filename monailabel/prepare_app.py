@@ -72,6 +72,9 @@ BUNDLE_FILES = ("configs", "metadata.json", "LICENSE", "docs")
 #: train.json ids of the copy: MONAI Label serves ``models/model.pt`` and its ``/train`` must replace it
 LABEL_TRAIN_OVERRIDES = [("ckpt_dir", "$@bundle_root + '/models'"), ("output_dir", "$@bundle_root + '/eval'"),
                          ("overwrite", True)]  # fmt: skip
+#: inference.json ids of the copy: MONAI Label instantiates the postprocessing without the bundle's input list, so
+#: the outputs' ``input_root`` (the inputs' common folder) must not be computed from it
+LABEL_INFER_OVERRIDES = [("input_root", "")]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -220,13 +223,13 @@ def copy_bundle(args: argparse.Namespace, dest: Path) -> None:
     overrides = [parse_override(o) for o in args.overrides]
     train = merged_config(bundle_dir, "train.json", overlay, overrides + LABEL_TRAIN_OVERRIDES)
     train.export_config_file(train.get(), str(dest / "configs" / "train.json"), indent=4)
+    infer = merged_config(bundle_dir, "inference.json", overlay, overrides + LABEL_INFER_OVERRIDES)
+    label_map = None
+    label_transform = infer.get("label_transform") or {}
+    if str(label_transform.get("_target_", "")).endswith("ConvertBratsLabelsToRegionsd"):
+        label_map = add_brats_label_map(infer, str(infer.get_parsed_content("label_scheme")))
+    infer.export_config_file(infer.get(), str(dest / "configs" / "inference.json"), indent=4)
     if overlay or overrides:
-        infer = merged_config(bundle_dir, "inference.json", overlay, overrides)
-        label_map = None
-        label_transform = infer.get("label_transform") or {}
-        if str(label_transform.get("_target_", "")).endswith("ConvertBratsLabelsToRegionsd"):
-            label_map = add_brats_label_map(infer, str(infer.get_parsed_content("label_scheme")))
-        infer.export_config_file(infer.get(), str(dest / "configs" / "inference.json"), indent=4)
         names = args.input_channels.split(",") if args.input_channels else None
         write_metadata(bundle_dir, dest, infer, label_map, names, args.task)
     elif args.input_channels:

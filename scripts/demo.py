@@ -22,11 +22,26 @@ from pathlib import Path
 BUNDLE_ROOT = Path(__file__).resolve().parent.parent
 
 
+SHOWN = ("ETA", "finished:", "Metrics --")
+"""Marks of the bundle's log lines the demo echoes: progress.TrainingSummary / RunSummary and the metrics."""
+
+
+def _free_cores() -> int:
+    """Cores not already busy (CPU count less the 1-minute load), at least 1: torch's threads then do not fight
+    other work on a loaded machine, which made epochs 30-50x slower with one thread per CPU."""
+    cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return cpus
+    return max(1, min(cpus, int(cpus - load + 0.5)))
+
+
 def _run(cmd: list[str], log_file: Path) -> None:
     """Run a bundle command from the bundle root, echoing it and teeing its output to ``log_file``."""
-    print(f"\n$ {shlex.join(cmd)}\n  (log: {log_file})", flush=True)
     env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    threads = env.setdefault("OMP_NUM_THREADS", str(_free_cores()))
+    print(f"\n$ {shlex.join(cmd)}\n  (log: {log_file}; {threads} thread(s))", flush=True)
     env["PYTHONWARNINGS"] = "ignore"
     start = time.monotonic()
     with open(log_file, "w") as log:
@@ -34,9 +49,9 @@ def _run(cmd: list[str], log_file: Path) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
-            # the trainer logs loss per iteration; show epoch-level lines and errors only
-            if " - INFO - Epoch[" in line or "Error" in line or "error" in line or "Metrics --" in line:
-                print("  " + line.rstrip()[-160:], flush=True)
+            # the trainer logs loss per iteration; show epoch N/M with the ETA, metrics, summaries and errors
+            if any(mark in line for mark in SHOWN) or "rror" in line:
+                print("  " + line.rstrip()[-200:], flush=True)
         proc.wait()
     if proc.returncode != 0:
         sys.exit(f"command failed with exit code {proc.returncode}, see {log_file}")

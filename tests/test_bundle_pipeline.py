@@ -57,6 +57,11 @@ def test_training_writes_checkpoints_logs_and_tensorboard(trained_bundle):
     assert list(output_dir.glob("events.out.tfevents.*"))
     # nothing was written next to the configs
     assert not (REPO_ROOT / "models" / "checkpoint_epoch=1.pt").exists()
+    # epoch N/M with an ETA, then a closing summary with the best Dice and where model.pt went
+    log = stdout + trained_bundle["stderr"]
+    assert re.search(r"epoch 1/1 done.*ETA", log)
+    summary = next(line for line in log.splitlines() if "training finished:" in line)
+    assert f"{dice:.4f}" in summary and str(ckpt_dir) in summary
 
 
 def test_evaluate_from_bundle_root_writes_per_case_metrics(trained_bundle, hippocampus_datalist, tmp_path):

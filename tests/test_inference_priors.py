@@ -3,7 +3,9 @@
 One ``python -m monai.bundle run inference`` with ``configs/inference_qa.json`` (QC report off) on a real
 hippocampus case and on the same voxels saved with an oblique, permuted, flipped and anisotropic affine. The
 expected anchor positions and texture map are recomputed here without MONAI's transforms: nibabel's canonical
-reorientation, the z-score, the symmetric padding and a plain forward pass with ``return_priors=True``.
+reorientation, the z-score, the symmetric padding and a plain forward pass with ``return_priors=True``. The run
+keeps each input's spacing (``--pixdim [-1,-1,-1]``) so that this recomputation needs no resampling; resampling to
+the training spacing is tested in ``test_inference_spacing.py``.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def priors_run(tmp_path_factory) -> dict:
     run_bundle_command(
         "run", "inference", "--config_file", config_arg("inference.json", "inference_qa.json"),
         "--datalist_file", datalist, "--ckpt_path", ckpt, "--output_dir", output_dir,
-        "--qc_report", "false", cwd=folder,
+        "--qc_report", "false", "--pixdim", "[-1,-1,-1]", cwd=folder,
     )  # fmt: skip
     return {"ckpt": ckpt, "output_dir": output_dir, "cases": {"hippocampus_001": CASE, "oblique_case": oblique}}
 

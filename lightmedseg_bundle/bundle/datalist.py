@@ -1,4 +1,4 @@
-"""Datalists for the bundle configs: Decathlon train/validation split and inference image lists."""
+"""Datalists for the bundle configs: Decathlon train/validation split, the cases to evaluate, inference image lists."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import logging
 import os
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from monai.data import load_decathlon_datalist
 
-__all__ = ["train_val_split", "image_datalist", "limit_cases"]
+__all__ = ["evaluation_datalist", "image_datalist", "limit_cases", "train_val_split"]
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +170,70 @@ def image_datalist(
         raise FileNotFoundError(f"no images found in {source}")
     logger.info(f"inference on {len(data)} image(s) from {source}")
     return data
+
+
+def evaluation_datalist(
+    datalist_file: str | None = None,
+    eval_list: str | None = None,
+    image_dir: str | None = None,
+    label_dir: str | None = None,
+    pattern: str = "*.nii.gz",
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    fold: int | str | None = None,
+    folds_file: str | None = None,
+) -> list[dict]:
+    """The labelled cases ``evaluate.json`` scores, ``[{"image": ..., "label": ...}, ...]``, from one of:
+
+    - ``label_dir``: every image of ``image_dir`` matching ``pattern``, each with the file of the same name in
+      ``label_dir`` (a folder of your own labelled cases);
+    - ``eval_list``: every case of that list of the Decathlon ``datalist_file`` (``"validation"``, ``"test"``,
+      ``"training"``, or ``"all"`` for training and validation together), scored as a whole, without a split;
+    - neither: the validation cases of the training split (:func:`train_val_split` with the same arguments).
+
+    Raises:
+        FileNotFoundError: a folder or file is missing, or an image has no label of the same name.
+        ValueError: ``eval_list`` names a list the file does not hold, or it is empty.
+    """
+    if _given(label_dir):
+        if not os.path.isdir(str(label_dir)) or not _given(image_dir) or not os.path.isdir(str(image_dir)):
+            raise FileNotFoundError(
+                f"--label_dir {label_dir!r} and --input_dir {image_dir!r} must both be folders: the images "
+                f"(matching --input_pattern {pattern!r}) and their labels under the same file names"
+            )
+        images = sorted(glob.glob(os.path.join(str(image_dir), pattern)))
+        cases = [{"image": path, "label": os.path.join(str(label_dir), os.path.basename(path))} for path in images]
+        unlabelled = [case["image"] for case in cases if not os.path.isfile(case["label"])]
+        if not cases or unlabelled:
+            raise FileNotFoundError(
+                f"no images matching {pattern!r} in {image_dir}" if not cases else
+                f"{len(unlabelled)} image(s) of {image_dir} have no label of the same name in {label_dir}, e.g. "
+                f"{os.path.basename(unlabelled[0])}"
+            )  # fmt: skip
+        logger.info(f"evaluating {len(cases)} case(s): images of {image_dir}, labels of {label_dir}")
+        return cases
+    if _given(eval_list):
+        _check_datalist_file(str(datalist_file))
+        keys = ["training", "validation"] if str(eval_list) == "all" else [str(eval_list)]
+        with open(str(datalist_file)) as f:
+            content = json.load(f)
+        absent = [key for key in keys if key not in content]
+        if absent and str(eval_list) != "all":
+            lists = sorted(key for key, value in content.items() if isinstance(value, list))
+            raise ValueError(f"{datalist_file} has no {eval_list!r} list; its lists: {lists}")
+        cases = []
+        for key in keys:
+            if key in content:
+                cases += load_decathlon_datalist(str(datalist_file), True, key)
+        if not cases:
+            raise ValueError(f"the {eval_list!r} list of {datalist_file} holds no case")
+        logger.info(f"evaluating the {eval_list!r} list of {datalist_file}: {len(cases)} case(s)")
+        return cases
+    return train_val_split(str(datalist_file), val_fraction, seed, fold=fold, folds_file=folds_file)["validation"]
+
+
+def _given(value: Any) -> bool:
+    return value is not None and str(value).strip().lower() not in ("", "null", "none")
 
 
 def limit_cases(datalist: Sequence[dict], num_cases: int | None) -> list[dict]:

@@ -10,10 +10,11 @@ which makes an uncaught exception end with its root cause, e.g.::
 
 from __future__ import annotations
 
+import re
 import sys
 from types import TracebackType
 
-__all__ = ["WORKER_TRACEBACK", "install_error_summary", "root_cause", "root_cause_line"]
+__all__ = ["WORKER_TRACEBACK", "install_error_summary", "missing_run_id_line", "root_cause", "root_cause_line"]
 
 
 def root_cause(error: BaseException) -> BaseException:
@@ -45,6 +46,21 @@ def root_cause_line(error: BaseException) -> str | None:
     return f"{type(cause).__name__}: {message}"
 
 
+_MISSING_RUN_ID = re.compile(r"run ID '(?P<id>[^']*)' doesn't exist in the config file")
+
+
+def missing_run_id_line(error: BaseException, argv: list[str]) -> str | None:
+    """For MONAI's ``run ID 'x' doesn't exist in the config file``: the run ids that these configs do have."""
+    match = _MISSING_RUN_ID.search(str(error))
+    if match is None:
+        return None
+    from .overrides import command_line_config, run_ids  # the command line's configs, read again
+
+    parser = command_line_config(argv[1:])
+    known = run_ids(parser) if parser is not None else []
+    return f"there is no run id {match['id']!r} in these configs; their run ids: {', '.join(known) or 'none'}"
+
+
 def install_error_summary() -> None:
     """Chain a ``sys.excepthook`` that prints the usual traceback, then the root cause on one line (stderr)."""
     if getattr(sys.excepthook, "_lightmedseg_error_summary", False):
@@ -53,7 +69,7 @@ def install_error_summary() -> None:
 
     def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         previous(exc_type, exc, tb)
-        line = root_cause_line(exc)
+        line = missing_run_id_line(exc, sys.argv) or root_cause_line(exc)
         if line is not None:
             print(f"\nERROR (root cause): {line}", file=sys.stderr, flush=True)
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from monai.bundle import ConfigParser
 
-__all__ = ["RUN_ARGUMENTS", "unknown_overrides", "warn_unknown_overrides"]
+__all__ = ["RUN_ARGUMENTS", "command_line_config", "run_ids", "unknown_overrides", "warn_unknown_overrides"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +50,9 @@ def _config_files(value: str) -> list[str]:
     return [f.strip() for f in value.split(",")] if "," in value else [value]
 
 
-def unknown_overrides(argv: Sequence[str]) -> dict[str, list[str]]:
-    """Override ids in ``argv`` (a ``monai.bundle run`` command line) that the run's config files do not define,
-    each with up to three close ids that they do define. Empty when ``argv`` names no config file."""
+def command_line_config(argv: Sequence[str]) -> ConfigParser | None:
+    """The config files named by ``argv`` (a ``monai.bundle run`` command line, ``--config_file`` or
+    ``--args_file``), merged as MONAI merges them, without overrides; ``None`` when it names none."""
     args = _cli_arguments(argv)
     config_file = args.get("config_file")
     if config_file is None and args.get("args_file") and os.path.isfile(args["args_file"]):
@@ -60,9 +60,24 @@ def unknown_overrides(argv: Sequence[str]) -> dict[str, list[str]]:
             config_file = json.load(f).get("config_file")
             config_file = json.dumps(config_file) if isinstance(config_file, list) else config_file
     if not config_file:
-        return {}
+        return None
     parser = ConfigParser()
     parser.read_config(_config_files(config_file))
+    return parser
+
+
+def run_ids(parser: ConfigParser) -> list[str]:
+    """The ids a ``monai.bundle run <id>`` can run: ``run`` and its aliases (``"training": "%run"``)."""
+    return [key for key, value in parser.get().items() if key == "run" or value == "%run"]
+
+
+def unknown_overrides(argv: Sequence[str]) -> dict[str, list[str]]:
+    """Override ids in ``argv`` (a ``monai.bundle run`` command line) that the run's config files do not define,
+    each with up to three close ids that they do define. Empty when ``argv`` names no config file."""
+    args = _cli_arguments(argv)
+    parser = command_line_config(argv)
+    if parser is None:
+        return {}
     known = list(parser.get())
     unknown = {}
     for name in args:

@@ -11,12 +11,15 @@ Each module holds one concern:
   MC-dropout variance) and :mod:`.qc_overlay` (PNG of orthogonal slices).
 - :mod:`.dicom_input`: DICOM series folders as inputs; :mod:`.dicom_seg`: DICOM-SEG output with highdicom.
 - :mod:`.metadata_labels`: label names from the bundle's ``metadata.json``.
-- :mod:`.output_layout`, :mod:`.engine_outputs`: where per-case files go; the cases of an evaluator iteration.
+- :mod:`.output_layout`, :mod:`.engine_outputs`: where per-case files go (one place per input, checked before any
+  work); the cases of an evaluator iteration.
+- :mod:`.atomic_output`: every output file is written under a temporary name and renamed when complete.
 
 ``highdicom`` (and ``pydicom``) are needed only for DICOM-SEG output and are imported there.
 """
 
 from . import (
+    atomic_output,
     dicom_input,
     dicom_seg,
     engine_outputs,
@@ -31,12 +34,14 @@ from . import (
     qc_report,
     uncertainty,
 )
+from .atomic_output import atomic_image_writer, atomic_path
 from .dicom_input import dicom_series_datalist
 from .dicom_seg import DicomSegWriter, write_dicom_seg
 from .geometry import invert_to_input, normalised_to_world, ras_to_lps
 from .markups import point_list_markups, save_markups
 from .metadata_labels import label_names
 from .onnx_predictor import ONNX_EXPORT_COMMAND, OnnxPredictor
+from .output_layout import check_output_paths, input_root
 from .priors import PriorsWriter, predict_priors
 from .qc_report import QCReport
 from .uncertainty import flip_disagreement, mc_dropout_variance, uncertainty_score
@@ -47,12 +52,17 @@ __all__ = [
     "OnnxPredictor",
     "PriorsWriter",
     "QCReport",
+    "atomic_image_writer",
+    "atomic_output",
+    "atomic_path",
+    "check_output_paths",
     "dicom_input",
     "dicom_seg",
     "dicom_series_datalist",
     "engine_outputs",
     "flip_disagreement",
     "geometry",
+    "input_root",
     "invert_to_input",
     "label_names",
     "markups",

@@ -21,6 +21,7 @@ from ignite.engine import Engine, Events
 from monai.data import MetaTensor
 from monai.utils import ImageMetaKey
 
+from .atomic_output import atomic_path
 from .dicom_input import dicom_files
 from .engine_outputs import case_outputs
 from .output_layout import case_output_path
@@ -162,7 +163,8 @@ def write_dicom_seg(
         )
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    seg.save_as(output_path)
+    with atomic_path(output_path) as partial:
+        seg.save_as(partial)
     return output_path
 
 
@@ -188,6 +190,7 @@ class DicomSegWriter:
         label_names: the segment labels (see :func:`write_dicom_seg`).
         activation: ``"softmax"`` or ``"sigmoid"``.
         separate_folder: one folder per case, as for ``SaveImaged``.
+        data_root_dir: inputs' folders are kept relative to it, as for ``SaveImaged`` (the config's ``input_root``).
         postfix: postfix of the SEG file name.
         segment_category: segmented property category of the segments, (code value, scheme, meaning).
         segment_type: segmented property type of the segments, (code value, scheme, meaning).
@@ -200,6 +203,7 @@ class DicomSegWriter:
         label_names: Sequence[str],
         activation: str = "softmax",
         separate_folder: bool = True,
+        data_root_dir: str = "",
         postfix: str = "seg",
         segment_category: Sequence[str] = ANATOMICAL_STRUCTURE,
         segment_type: Sequence[str] = TISSUE,
@@ -209,6 +213,7 @@ class DicomSegWriter:
         self.label_names = list(label_names)
         self.activation = activation
         self.separate_folder = separate_folder
+        self.data_root_dir = data_root_dir
         self.postfix = postfix
         self.segment_category = segment_category
         self.segment_type = segment_type
@@ -226,7 +231,9 @@ class DicomSegWriter:
                     f"DICOM-SEG output needs a DICOM series folder as input, got {source}; "
                     "run with configs/inference_dicom.json and --input_dir <series folder>"
                 )
-            path = case_output_path(pred.meta, self.output_dir, self.postfix, ".dcm", self.separate_folder)
+            path = case_output_path(
+                pred.meta, self.output_dir, self.postfix, ".dcm", self.separate_folder, self.data_root_dir
+            )
             write_dicom_seg(
                 pred, source, path, self.label_names, self.activation, self.segment_category, self.segment_type
             )

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic_output import atomic_path
+
 __all__ = ["MARKUPS_SCHEMA", "point_list_markups", "save_markups"]
 
 #: the Slicer markups JSON schema the files follow
@@ -85,8 +87,9 @@ def point_list_markups(
 
 
 def save_markups(markups: dict, path: str | os.PathLike) -> Path:
-    """Write ``markups`` as JSON to ``path`` (its folder is created if missing)."""
+    """Write ``markups`` as JSON to ``path``, atomically (its folder is created if missing)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(markups, indent=2))
+    with atomic_path(path) as partial:
+        partial.write_text(json.dumps(markups, indent=2))
     return path

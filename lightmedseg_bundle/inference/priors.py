@@ -27,6 +27,7 @@ from monai.networks.utils import eval_mode
 from monai.transforms import InvertibleTransform, SaveImage
 
 from ..networks import LightMedSeg
+from .atomic_output import atomic_image_writer
 from .engine_outputs import case_outputs
 from .geometry import invert_to_input, normalised_to_world, ras_to_lps
 from .markups import point_list_markups, save_markups
@@ -77,6 +78,7 @@ class PriorsWriter:
         preprocessing: the preprocessing transform of the dataset, inverted for the texture map.
         output_dir: root folder of the outputs, as for ``SaveImaged``.
         separate_folder: one folder per case, as for ``SaveImaged``.
+        data_root_dir: inputs' folders are kept relative to it, as for ``SaveImaged`` (the config's ``input_root``).
         image_key: key of the preprocessed image in the iteration's output.
         anchors_postfix: postfix of the markups file, ``<case>_<postfix>.mrk.json``.
         texture_postfix: postfix of the texture file, ``<case>_<postfix>.nii.gz``.
@@ -88,6 +90,7 @@ class PriorsWriter:
         preprocessing: InvertibleTransform,
         output_dir: str | os.PathLike,
         separate_folder: bool = True,
+        data_root_dir: str = "",
         image_key: Hashable = "image",
         anchors_postfix: str = "anchors",
         texture_postfix: str = "texture",
@@ -96,6 +99,7 @@ class PriorsWriter:
         self.preprocessing = preprocessing
         self.output_dir = output_dir
         self.separate_folder = separate_folder
+        self.data_root_dir = data_root_dir
         self.image_key = image_key
         self.anchors_postfix = anchors_postfix
         self.texture_saver = SaveImage(
@@ -105,6 +109,8 @@ class PriorsWriter:
             output_dtype=np.float32,
             resample=False,
             separate_folder=separate_folder,
+            data_root_dir=data_root_dir,
+            writer=atomic_image_writer(".nii.gz"),
             print_log=False,
         )
 
@@ -129,7 +135,7 @@ class PriorsWriter:
             for k, a in enumerate(anchors.tolist())
         ]
         markups_path = case_output_path(
-            image.meta, self.output_dir, self.anchors_postfix, ".mrk.json", self.separate_folder
+            image.meta, self.output_dir, self.anchors_postfix, ".mrk.json", self.separate_folder, self.data_root_dir
         )
         save_markups(point_list_markups(positions, labels, descriptions, name="LightMedSeg anchors"), markups_path)
 

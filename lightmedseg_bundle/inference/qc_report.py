@@ -16,7 +16,7 @@ import csv
 import json
 import logging
 import os
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from monai.data import MetaTensor
 from monai.transforms import InvertibleTransform, LoadImage
 from monai.utils import ImageMetaKey
 
+from .atomic_output import atomic_path
 from .engine_outputs import case_outputs
 from .geometry import invert_to_input
 from .output_layout import case_name, case_output_path
@@ -63,6 +64,7 @@ class QCReport:
         max_outlier_fraction: fraction of out-of-range or outlier voxels above which a case is flagged.
         overlay_png: also write ``<case>_qc.png`` (orthogonal slices through the largest component).
         separate_folder: one folder per case, as for ``SaveImaged``.
+        data_root_dir: inputs' folders are kept relative to it, as for ``SaveImaged`` (the config's ``input_root``).
         pred_postfix: postfix of the saved label map, to name it in the report.
         pred_ext: extension of the saved label map.
         csv_name: file name of the run's CSV in ``output_dir``.
@@ -88,6 +90,7 @@ class QCReport:
         max_outlier_fraction: float = 0.01,
         overlay_png: bool = False,
         separate_folder: bool = True,
+        data_root_dir: str = "",
         pred_postfix: str = "seg",
         pred_ext: str = ".nii.gz",
         csv_name: str = "qc_report.csv",
@@ -114,6 +117,7 @@ class QCReport:
         self.max_outlier_fraction = float(max_outlier_fraction)
         self.overlay_png = bool(overlay_png)
         self.separate_folder = bool(separate_folder)
+        self.data_root_dir = data_root_dir
         self.pred_postfix = pred_postfix
         self.pred_ext = pred_ext
         self.csv_path = self.output_dir / csv_name
@@ -168,7 +172,7 @@ class QCReport:
             flags.append("high_uncertainty")
 
         spacing = np.sqrt((np.asarray(torch.as_tensor(pred.affine).double())[:3, :3] ** 2).sum(axis=0))
-        pred_path = case_output_path(meta, self.output_dir, self.pred_postfix, self.pred_ext, self.separate_folder)
+        pred_path = self._path(meta, self.pred_postfix, self.pred_ext)
         report: dict[str, Any] = {
             "case": case_name(meta),
             "image": source,
@@ -181,16 +185,21 @@ class QCReport:
             "intensity": intensity_statistics(raw),
             "flags": flags,
         }
-        json_path = case_output_path(meta, self.output_dir, "qc", ".json", self.separate_folder)
-        json_path.write_text(json.dumps(report, indent=2))
+        json_path = self._path(meta, "qc", ".json")
+        with atomic_path(json_path) as partial:
+            partial.write_text(json.dumps(report, indent=2))
         if self.overlay_png:
-            png = case_output_path(meta, self.output_dir, "qc", ".png", self.separate_folder)
-            save_qc_overlay(raw, masks, png, title=report["case"])
+            png = self._path(meta, "qc", ".png")
+            with atomic_path(png) as partial:
+                save_qc_overlay(raw, masks, partial, title=report["case"])
             report["overlay_png"] = str(png)
         volumes = ", ".join(f"{name} {stats['volume_ml']:.3f} mL" for name, stats in regions.items())
         uncertainty = "" if score is None else f", uncertainty {score:.4f}"
         logger.info(f"QC {report['case']}: {volumes}{uncertainty}" + (f", flags {flags}" if flags else ""))
         return report
+
+    def _path(self, meta: Mapping[str, Any], postfix: str, extension: str) -> Path:
+        return case_output_path(meta, self.output_dir, postfix, extension, self.separate_folder, self.data_root_dir)
 
     def _uncertainty_settings(self) -> dict[str, Any]:
         if self.uncertainty == "flip":
@@ -232,7 +241,7 @@ class QCReport:
         for row in self.rows:
             columns += [c for c in row if c not in columns]
         self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.csv_path, "w", newline="") as f:
+        with atomic_path(self.csv_path) as partial, open(partial, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns, restval="")
             writer.writeheader()
             writer.writerows(self.rows)
