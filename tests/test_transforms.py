@@ -128,3 +128,23 @@ def test_brats_regions_on_a_real_brats2013_label():
     ]
     with pytest.raises(ValueError, match=r"brats_2013_pat0006_1\.nii\.gz: label values \[4\]"):
         ConvertBratsLabelsToRegionsd(keys="label", scheme="msd")(data)
+
+
+def test_training_spacingd_leaves_a_string_entry_named_like_the_key_alone():
+    """MONAI Label adds ``image_path`` (a string) next to ``image``; MONAI 1.6.1's ``Spacingd`` fails on it."""
+    from monai.data import MetaTensor
+    from monai.transforms import Spacingd
+
+    from lightmedseg_bundle.transforms import TrainingSpacingd
+
+    affine = torch.diag(torch.tensor([0.5, 1.0, 2.0, 1.0]))
+    image = MetaTensor(torch.rand(1, 8, 8, 8), affine=affine, meta={"filename_or_obj": "case.nii.gz"})
+    data = {"image": image, "image_path": "/data/case.nii.gz", "image_meta_dict": {}}
+    with pytest.raises(AttributeError):  # upstream still needs the workaround; when this fails, drop it
+        Spacingd("image", pixdim=(1.0, 1.0, 1.0))(dict(data))
+    spacing = TrainingSpacingd("image", pixdim=(1.0, 1.0, 1.0))
+    out = spacing(dict(data))
+    assert out["image"].shape[:3] == (1, 4, 8) and out["image_path"] == "/data/case.nii.gz"
+    assert out["image_meta_dict"]["filename_or_obj"] == "case.nii.gz"
+    restored = spacing.inverse(out)
+    assert restored["image"].shape == (1, 8, 8, 8)

@@ -5,6 +5,13 @@ from lightmedseg_bundle.transforms.brats_regions import (
     ConvertBratsLabelsToRegions,
     ConvertBratsLabelsToRegionsd,
 )
+from lightmedseg_bundle.transforms.spacing import TrainingSpacingd
 from lightmedseg_bundle.transforms.validate_sample import ValidateSampled
 
-__all__ = ["BRATS_REGION_SCHEMES", "ConvertBratsLabelsToRegions", "ConvertBratsLabelsToRegionsd", "ValidateSampled"]
+__all__ = [
+    "BRATS_REGION_SCHEMES",
+    "ConvertBratsLabelsToRegions",
+    "ConvertBratsLabelsToRegionsd",
+    "TrainingSpacingd",
+    "ValidateSampled",
+]
