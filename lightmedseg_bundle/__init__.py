@@ -1,3 +1,3 @@
 """LightMedSeg as a MONAI bundle: the network, its losses, transforms and the helpers that configs call."""
 
-__version__ = "0.5.3"
+__version__ = "0.6.0"

@@ -1,7 +1,7 @@
 """Build the release assets of the bundle: the zip that ``monai.bundle.download`` installs, its sha256, and the
 weights as model-zoo large files.
 
-    python scripts/package_release.py --version 0.5.3 --output dist/
+    python scripts/package_release.py --version 0.6.0 --output dist/
 
 Steps, in this order (each one needs the previous one):
 
@@ -14,8 +14,9 @@ Steps, in this order (each one needs the previous one):
        python -m monai.bundle ckpt_export network_def --filepath models/model.ts --ckpt_file models/model.pt \\
            --meta_file configs/metadata.json --config_file configs/inference.json
 
-   then loaded back and compared with the eager network on a random input (``--skip_export`` keeps the present
-   ``model.ts``, still compared).
+   without the members that hold the export machine's paths (``without_machine_paths``), then loaded back and
+   compared with the eager network on a random input (``--skip_export`` keeps the present ``model.ts``, still
+   compared).
 3. ``large_files.yml``: the sha256 of ``models/model.pt`` and ``models/model.ts``, with their release URLs
    ``https://github.com/<repo>/releases/download/<tag>/<file>``.
 4. ``<output>/lightmedseg_bundle_v<version>.zip`` (top-level ``lightmedseg_bundle/`` folder, deterministic file
@@ -36,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +91,22 @@ def check_state_dict(bundle_root: Path) -> None:
         _fail(f"{path} is not a bare state dict (name -> tensor), as monai.bundle.load and the configs expect")
 
 
+MACHINE_DEPENDENT_MEMBERS = (".debug_pkl", "/.data/serialization_id")
+"""TorchScript archive members that depend on where the export ran: each ``*.debug_pkl`` holds the absolute paths
+of the source files the network was scripted from (the checkout's, the virtual environment's), and
+``.data/serialization_id`` is a hash over all members, those included. Both are optional for ``torch.jit.load``."""
+
+
+def without_machine_paths(source: Path, target: Path) -> None:
+    """Copy the TorchScript archive ``source`` to ``target`` without :data:`MACHINE_DEPENDENT_MEMBERS`, so that the
+    same weights and code give the same bytes wherever they are exported (errors inside the scripted code then
+    show TorchScript code instead of the original source lines)."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as stripped:
+        for info in original.infolist():
+            if not info.filename.endswith(MACHINE_DEPENDENT_MEMBERS):
+                stripped.writestr(info, original.read(info.filename))
+
+
 def export_torchscript(bundle_root: Path, python: str) -> Path:
     """``models/model.ts`` from ``models/model.pt`` with ``monai.bundle ckpt_export``, written atomically."""
     models = bundle_root / "models"
@@ -110,7 +128,8 @@ def export_torchscript(bundle_root: Path, python: str) -> Path:
         proc = subprocess.run(cmd, cwd=bundle_root, env=env, capture_output=True, text=True)
         if proc.returncode != 0 or not exported.is_file():
             _fail(f"ckpt_export failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-        os.replace(exported, models / "model.ts")
+        without_machine_paths(exported, scratch / "stripped.ts")
+        os.replace(scratch / "stripped.ts", models / "model.ts")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return models / "model.ts"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
 import http.server
 import json
 import shutil
@@ -147,6 +148,14 @@ def release(tmp_path_factory) -> dict[str, Path]:
     (dist / "mismatch").mkdir()
     shutil.copyfile(built["zip"], dist / "mismatch" / zip_name(VERSION))
     (dist / "mismatch" / f"{zip_name(VERSION)}.sha256").write_text(f"{'0' * 64}  {zip_name(VERSION)}\n")
+    # a forged release: a valid bundle zip with one more member, published with its own matching checksum
+    (dist / "forged").mkdir()
+    forged = dist / "forged" / zip_name(VERSION)
+    shutil.copyfile(built["zip"], forged)
+    with zipfile.ZipFile(forged, "a") as archive:
+        archive.writestr(f"{BUNDLE_NAME}/configs/extra.json", "{}")
+    digest = hashlib.sha256(forged.read_bytes()).hexdigest()
+    (dist / "forged" / f"{zip_name(VERSION)}.sha256").write_text(f"{digest}  {zip_name(VERSION)}\n")
     return built
 
 
@@ -443,6 +452,26 @@ def test_install_refuses_a_bad_download_and_leaves_nothing(release, server, tmp_
     path = install_bundle(bundle_dir, version=VERSION, url=_zip_url(server))
     assert (path / "models" / "model.pt").read_bytes() == WEIGHTS.read_bytes()
     assert sorted(p.name for p in bundle_dir.iterdir()) == [BUNDLE_NAME]
+
+
+def test_a_checksum_pinned_in_a_separate_record_refuses_a_forged_release(release, server, tmp_path, capsys):
+    """The published ``.sha256`` comes from the zip's own host, so a forged release with a matching one installs;
+    a ``model_info.json`` kept elsewhere (the zoo's) pins the real zip."""
+    genuine = hashlib.sha256(release["zip"].read_bytes()).hexdigest()
+    model_info = tmp_path / "model_info.json"
+    model_info.write_text(json.dumps({f"{BUNDLE_NAME}_v{VERSION}": {"checksum": genuine, "source": "..."}}))
+    forged_dir = tmp_path / "forged"
+    install_bundle(forged_dir, version=VERSION, url=_zip_url(server, "forged/"))  # what the .sha256 cannot tell
+    bundle_dir = tmp_path / "bundles"
+    bundle_dir.mkdir()
+    with pytest.raises(BundleInstallError, match="not the published one"):
+        install_bundle(bundle_dir, version=VERSION, url=_zip_url(server, "forged/"), model_info=str(model_info))
+    assert list(bundle_dir.iterdir()) == []
+    capsys.readouterr()
+    path = install_bundle(bundle_dir, version=VERSION, url=_zip_url(server), model_info=str(model_info))
+    assert (path / "models" / "model.pt").read_bytes() == WEIGHTS.read_bytes()
+    said = capsys.readouterr().err
+    assert f"sha256 {genuine[:16]}... matches {model_info}" in said and "NOT verified" not in said
 
 
 def test_install_command_offline_from_a_zip_and_overwrite(release, tmp_path, capsys):

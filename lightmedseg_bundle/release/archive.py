@@ -10,7 +10,8 @@ extracts it into ``bundle_dir`` expecting one top-level folder ``<name>/``; ``mo
         docs/               model card (README.md), figures, licences
         LICENSE  metadata.json  large_files.yml
         lightmedseg_bundle/ the Python package that the configs import (network, loss, transforms, helpers)
-        pyproject.toml  README.md   so that ``pip install <bundle folder>`` installs that package
+        pyproject.toml              so that ``pip install <bundle folder>`` installs that package
+        README.md                   the zip's own (:func:`zip_readme`), not the repository's
 
 The Python package is shipped because the configs instantiate ``lightmedseg_bundle.*`` classes: run from the
 extracted bundle folder (``python -m monai.bundle run ...``, whose ``-m`` puts the current folder first on
@@ -27,7 +28,7 @@ import os
 import zipfile
 from pathlib import Path
 
-__all__ = ["BUNDLE_NAME", "REQUIRED_FILES", "release_files", "zip_name", "build_release_zip"]
+__all__ = ["BUNDLE_NAME", "REQUIRED_FILES", "build_release_zip", "release_files", "zip_name", "zip_readme"]
 
 BUNDLE_NAME = "lightmedseg_bundle"
 
@@ -106,6 +107,34 @@ def zip_name(version: str, name: str = BUNDLE_NAME) -> str:
     return f"{name}_v{version}.zip"
 
 
+def zip_readme(version: str, name: str = BUNDLE_NAME) -> str:
+    """The zip's top-level ``README.md``: what the extracted bundle holds and how to run it. The repository's own
+    README is for developers (``make``, ``scripts/``, ``tests/``, none of which the zip holds)."""
+    config = "\"['configs/train.json','configs/evaluate.json']\""
+    return f"""# {name} {version}: LightMedSeg hippocampus segmentation (MONAI bundle)
+
+The model card is `docs/README.md` (data, training, performance, limitations); the licence is `LICENSE`.
+
+| folder | what |
+|---|---|
+| `configs/` | `train.json`, `evaluate.json`, `inference.json`, overlays (`inference_*.json`, `tasks/`, `networks/`), `metadata.json` |
+| `models/` | `model.pt` (weights), `model.ts` (TorchScript) |
+| `docs/` | the model card and its figures |
+| `{name}/` | the Python package the configs use; `pip install .` installs it with its dependencies |
+
+From this folder:
+
+```bash
+pip install .
+python -m monai.bundle run inference --config_file configs/inference.json --input_dir /data/images --output_dir pred
+python -m monai.bundle run evaluating --config_file {config} --input_dir /data/images --label_dir /data/labels
+python -m monai.bundle run training --config_file configs/train.json --dataset_dir /data/Task04_Hippocampus
+```
+
+Training writes to `runs/training/` and never replaces `models/model.pt`.
+"""
+
+
 def build_release_zip(
     bundle_root: str | os.PathLike, version: str, output_dir: str | os.PathLike, name: str = BUNDLE_NAME
 ) -> Path:
@@ -126,7 +155,8 @@ def build_release_zip(
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o100644 << 16  # a regular file, rw-r--r--
                 info.create_system = 3  # unix, so that the permissions above are read back
-                archive.writestr(info, (root / rel).read_bytes())
+                data = zip_readme(version, name).encode() if rel == "README.md" else (root / rel).read_bytes()
+                archive.writestr(info, data)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)

@@ -21,12 +21,12 @@ replaced only by a verified bundle.
 
 Command line (the arguments of ``monai.bundle download``, plus the checksum)::
 
-    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.5.3 \\
-        --bundle_dir ./bundles --url https://.../lightmedseg_bundle_v0.5.3.zip
-    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.5.3 \\
-        --bundle_dir ./bundles --source github --repo <owner>/<repo>/v0.5.3
-    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.5.3 \\
-        --bundle_dir ./bundles --zip ./lightmedseg_bundle_v0.5.3.zip          # offline
+    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.6.0 \\
+        --bundle_dir ./bundles --url https://.../lightmedseg_bundle_v0.6.0.zip
+    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.6.0 \\
+        --bundle_dir ./bundles --source github --repo <owner>/<repo>/v0.6.0
+    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.6.0 \\
+        --bundle_dir ./bundles --zip ./lightmedseg_bundle_v0.6.0.zip          # offline
 
 This module needs only the standard library and MONAI (it imports nothing else from this package), so it can be
 run as a plain file on a machine where the ``lightmedseg_bundle`` package is not installed yet.
@@ -41,11 +41,12 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-__all__ = ["BundleInstallError", "install_bundle", "checksum_url", "main"]
+__all__ = ["BundleInstallError", "checksum_url", "install_bundle", "main", "model_info_checksum"]
 
 #: files an installed bundle must have
 _REQUIRED = ("configs/metadata.json", "configs/inference.json", "models/model.pt", "LICENSE")
@@ -55,8 +56,8 @@ class BundleInstallError(RuntimeError):
     """A bundle could not be installed; nothing was left in ``bundle_dir`` by the attempt."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def _digest(path: Path, hash_type: str = "sha256") -> str:
+    digest = hashlib.new(hash_type)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
@@ -114,18 +115,47 @@ def _expected_sha256(sha256: str | None, location: str | None, staging: Path, pr
         target.unlink(missing_ok=True)
 
 
-def _check_zip_checksum(archive: Path, expected: str, cause: BaseException | None = None) -> None:
-    actual = _sha256(archive)
+def model_info_checksum(model_info: str, name: str, version: str | None) -> tuple[str, str]:
+    """``(hash_type, hex digest)`` of ``<name>_v<version>`` in a model-zoo style ``model_info.json`` (a path or
+    URL): ``{"<name>_v<version>": {"checksum": "<hex>", "source": "<zip url>"}}``, sha256 (64 hex digits) or md5
+    (32; MONAI's model zoo), or an explicit ``"hash_type"``. A record kept apart from the zip's host (the zoo's
+    repository, your own records) is what makes the check prove that the zip is the published one."""
+    if not version:
+        raise BundleInstallError("--model_info needs --version: its entries are named <name>_v<version>")
+    from monai.apps.utils import download_url
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "model_info.json"
+        try:
+            download_url(url=_as_url(model_info), filepath=local, hash_val=None, progress=False)
+            records = json.loads(local.read_text())
+        except Exception as e:
+            raise BundleInstallError(f"cannot read --model_info {model_info} ({type(e).__name__}: {e})") from e
+    entry = records.get(f"{name}_v{version}")
+    if not isinstance(entry, dict) or not isinstance(entry.get("checksum"), str):
+        raise BundleInstallError(f"{model_info} has no checksum for {name}_v{version}")
+    digest = entry["checksum"].strip().lower()
+    hash_type = entry.get("hash_type") or {64: "sha256", 32: "md5"}.get(len(digest), "")
+    if hash_type not in ("sha256", "md5") or len(digest) != {"sha256": 64, "md5": 32}[hash_type]:
+        raise BundleInstallError(f"{model_info}: the checksum of {name}_v{version} is neither sha256 nor md5: {digest!r}")
+    return hash_type, digest
+
+
+def _check_zip_checksum(
+    archive: Path, expected: str, cause: BaseException | None = None, hash_type: str = "sha256"
+) -> None:
+    actual = _digest(archive, hash_type)
     if actual != expected:
         detail = "" if cause is None else f" (extracting it failed: {type(cause).__name__}: {cause})"
         raise BundleInstallError(
-            f"sha256 of the downloaded zip is {actual}, the published checksum is {expected}: the download is "
+            f"{hash_type} of the downloaded zip is {actual}, the expected checksum is {expected}: the download is "
             f"corrupt or truncated, or the zip is not the published one{detail}"
         ) from cause
 
 
-def _check_bundle(bundle: Path, name: str, version: str | None) -> None:
-    """Layout, version and large-file hashes of an extracted bundle; raises :class:`BundleInstallError`."""
+def _check_bundle(bundle: Path, name: str, version: str | None) -> list[str]:
+    """Layout, version and large-file hashes of an extracted bundle; raises :class:`BundleInstallError`.
+    Returns what was verified, for the closing summary."""
     from monai.apps.utils import check_hash
     from monai.bundle import ConfigParser
 
@@ -140,6 +170,7 @@ def _check_bundle(bundle: Path, name: str, version: str | None) -> None:
     if version is not None and meta_version != version:
         raise BundleInstallError(f"asked for version {version}, the downloaded bundle is version {meta_version}")
     large = [p for p in sorted(bundle.glob("large_files*")) if p.suffix in (".yml", ".yaml", ".json")]
+    checked: list[str] = []
     for config in large:
         for entry in ConfigParser.load_config_file(str(config)).get("large_files", []):
             path = bundle / entry["path"]
@@ -150,6 +181,8 @@ def _check_bundle(bundle: Path, name: str, version: str | None) -> None:
                     f"{entry['path']}: its {entry.get('hash_type', 'sha256')} is not the one recorded in "
                     f"{config.name}; the download is corrupt"
                 )
+            checked.append(entry["path"])
+    return [f"the layout and version {meta_version}"] + ([f"the hashes of {', '.join(checked)}"] if checked else [])
 
 
 def install_bundle(
@@ -163,6 +196,7 @@ def install_bundle(
     verify_checksum: bool = True,
     overwrite: bool = False,
     progress: bool = False,
+    model_info: str | None = None,
 ) -> Path:
     """Download ``name`` with ``monai.bundle.download``, verify it, and move it to ``bundle_dir/name``.
 
@@ -174,7 +208,9 @@ def install_bundle(
         url: URL of the zip, or a local zip file (offline install). Takes precedence over ``source``.
         source, repo: as for ``monai.bundle.download`` (``"github"`` with ``repo="owner/repo/tag"``,
             ``"huggingface_hub"`` with ``repo="owner/repo"``).
-        sha256: expected sha256 of the zip. Default: read from ``<zip url>.sha256``.
+        sha256: expected sha256 of the zip. Default: read from ``model_info``, else from ``<zip url>.sha256``.
+        model_info: path or URL of a model-zoo style ``model_info.json`` holding the zip's checksum
+            (:func:`model_info_checksum`): a record kept apart from the zip's host.
         verify_checksum: ``False`` skips the zip checksum (the weights are still checked against
             ``large_files.yml``); only for zips you trust.
         overwrite: replace an installed bundle (only by one that passed every check).
@@ -202,19 +238,28 @@ def install_bundle(
     url = None if url is None else _as_url(url)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-install-", dir=bundle_dir))
     try:
-        expected = None
+        expected, hash_type, origin, verified = None, "sha256", None, []
         if verify_checksum and (url is not None or source != "huggingface_hub"):  # a Hub snapshot has no zip
-            expected = _expected_sha256(sha256, checksum_url(name, version, url, source, repo), staging, progress)
+            if model_info and not sha256:
+                (hash_type, expected), origin = model_info_checksum(model_info, name, version), model_info
+            else:
+                published = checksum_url(name, version, url, source, repo)
+                origin = "--sha256" if sha256 else published
+                expected = _expected_sha256(sha256, published, staging, progress)
             if expected is None:
                 raise BundleInstallError("no checksum to verify the zip against: give sha256=... (--sha256)")
         kwargs = {"url": url} if url is not None else {"source": source, "repo": repo}
         try:
-            download(name=name, version=version, bundle_dir=str(staging), progress=progress, **kwargs)
+            with warnings.catch_warnings():
+                # monai.apps.utils.download_url warns "file integrity is NOT verified" for the hash-less download
+                # of monai.bundle.download; the zip is verified below, and the summary says what was verified
+                warnings.filterwarnings("ignore", message=r".*file integrity is NOT verified")
+                download(name=name, version=version, bundle_dir=str(staging), progress=progress, **kwargs)
         except Exception as e:
             # a zip that arrived whole but does not extract: say first whether it is the published one
             zips = sorted(staging.glob("*.zip"))
             if expected is not None and len(zips) == 1:
-                _check_zip_checksum(zips[0], expected, cause=e)
+                _check_zip_checksum(zips[0], expected, cause=e, hash_type=hash_type)
             raise BundleInstallError(
                 f"monai.bundle.download of {name} {version or ''} from {url or f'{source}:{repo}'} failed: "
                 f"{type(e).__name__}: {e}"
@@ -223,14 +268,16 @@ def install_bundle(
         if expected is not None:
             if len(zips) != 1:
                 raise BundleInstallError(f"expected one downloaded zip in the staging folder, found {zips}")
-            _check_zip_checksum(zips[0], expected)
+            _check_zip_checksum(zips[0], expected, hash_type=hash_type)
+            verified.append(f"the zip's {hash_type} {expected[:16]}... matches {origin}")
         for archive in zips:
             with zipfile.ZipFile(archive) as z:
                 bad = z.testzip()
             if bad is not None:
                 raise BundleInstallError(f"{archive.name}: member {bad} fails its CRC check; the download is corrupt")
             archive.unlink()
-        _check_bundle(staging / name, name, version)
+            verified.append("every member's CRC")
+        verified += _check_bundle(staging / name, name, version)
         previous = None
         if final.exists():  # overwrite: the old install moves aside only now that the new one passed every check
             previous = staging / f"{name}.previous"
@@ -247,6 +294,7 @@ def install_bundle(
             raise
         raise BundleInstallError(f"installing {name} failed: {type(e).__name__}: {e}") from e
     shutil.rmtree(staging, ignore_errors=True)
+    print(f"verified: {'; '.join(verified)}", file=sys.stderr)
     return final
 
 
@@ -256,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Install a released MONAI bundle with monai.bundle.download, verified, all or nothing.",
     )
     parser.add_argument("--name", default="lightmedseg_bundle", help="bundle name (default: %(default)s)")
-    parser.add_argument("--version", help="bundle version, e.g. 0.5.3 (checked against the bundle's metadata)")
+    parser.add_argument("--version", help="bundle version, e.g. 0.6.0 (checked against the bundle's metadata)")
     parser.add_argument("--bundle_dir", required=True, help="folder that receives <name>/")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="URL of <name>_v<version>.zip")
@@ -264,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--source", choices=["github", "huggingface_hub"], help="as for monai.bundle download")
     parser.add_argument("--repo", help="owner/repo/tag for github, owner/repo for huggingface_hub")
     parser.add_argument("--sha256", help="expected sha256 of the zip (default: read from <zip url>.sha256)")
+    parser.add_argument("--model_info", help="model_info.json (path or URL) holding the zip's checksum, kept apart "
+                        "from the zip's host, e.g. the model zoo's models/model_info.json")
     parser.add_argument("--no_checksum", action="store_true", help="do not check the zip's sha256 (trusted zips only)")
     parser.add_argument("--overwrite", action="store_true", help="replace an installed bundle")
     parser.add_argument("--progress", action="store_true", help="show download progress bars")
@@ -280,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             verify_checksum=not args.no_checksum,
             overwrite=args.overwrite,
             progress=args.progress,
+            model_info=args.model_info,
         )
     except (BundleInstallError, FileExistsError, ValueError) as e:
         print(f"ERROR: {e}", file=sys.stderr)
