@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -92,14 +93,14 @@ def _documented_param_counts() -> dict[str, int]:
 
 @pytest.mark.parametrize("conv_type", ["ghost", "standard"])
 def test_param_counts_match_architecture_doc(conv_type):
-    net = LightMedSeg(in_channels=4, out_channels=4, conv_type=conv_type)
+    net = LightMedSeg(in_channels=4, out_channels=4, conv_type=conv_type, head_upsample="transposed")  # the paper's
     assert sum(p.numel() for p in net.parameters()) == _documented_param_counts()[conv_type]
 
 
 def test_trilinear_head_interpolates_the_half_resolution_logits():
     """``head_upsample="trilinear"`` drops the head's transposed conv: the logits are the D/2 logits interpolated."""
     torch.manual_seed(0)
-    paper = LightMedSeg(in_channels=1, out_channels=3)
+    paper = LightMedSeg(in_channels=1, out_channels=3, head_upsample="transposed")
     net = LightMedSeg(in_channels=1, out_channels=3, head_upsample="trilinear").eval()
     expand = sum(p.numel() for p in paper.head[1].parameters())
     assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in paper.parameters()) - expand
@@ -184,3 +185,17 @@ def test_monai_metatensor_input_keeps_working():
     with torch.no_grad():
         out = net(MetaTensor(x, affine=torch.eye(4)))
         assert torch.allclose(torch.as_tensor(out), net(x), atol=1e-6)
+
+
+def test_the_readme_snippet_loads_the_shipped_weights_into_the_default_network():
+    """``LightMedSeg()``'s defaults are the shipped model: the README's "Using the network" code runs as written."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    snippet = readme.split("## Using the network", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    cwd = os.getcwd()
+    os.chdir(Path(__file__).resolve().parent.parent)
+    try:
+        exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - the repository's own README
+    finally:
+        os.chdir(cwd)
+    assert namespace["logits"].shape == (1, 3, 48, 64, 48)

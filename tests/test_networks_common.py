@@ -12,7 +12,13 @@ from lightmedseg_bundle.networks import HRMedSeg, LightMedSeg, RefineFormer3D, S
 
 NETWORKS = [HRMedSeg, LightMedSeg, RefineFormer3D, SegMaFormer, VeloxSeg]
 #: constructor arguments for the gradient test: every parameter must be used (no stochastic depth, two modalities)
-GRADIENT_KWARGS = {HRMedSeg: {"drop_path_rate": 0.0}, VeloxSeg: {"modality_channels": (1, 1)}}
+#: the refined head's correction starts at zero (an identity residual): its inner layers get gradients from the
+#: second step on, so the first-step check uses the paper's transposed head
+GRADIENT_KWARGS = {
+    HRMedSeg: {"drop_path_rate": 0.0},
+    LightMedSeg: {"head_upsample": "transposed"},
+    VeloxSeg: {"modality_channels": (1, 1)},
+}
 WITH_DROPOUT = [LightMedSeg, RefineFormer3D, SegMaFormer, VeloxSeg]
 #: networks (with constructor arguments) that export to TorchScript and to ONNX with dynamic spatial axes
 EXPORTABLE = [

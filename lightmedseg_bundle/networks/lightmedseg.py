@@ -45,7 +45,8 @@ class LightMedSeg(nn.Module):
     Args:
         spatial_dims: number of spatial dimensions; LightMedSeg is defined for 3D volumes only. Defaults to 3.
         in_channels: number of input channels (imaging modalities). Defaults to 1.
-        out_channels: number of output channels (classes or regions). Defaults to 2.
+        out_channels: number of output channels (classes or regions). Defaults to 3 (background, anterior and
+            posterior hippocampus: the shipped model).
         channels: widths ``C_1..C_4`` of the four encoder stages; ``C_1`` is also the stem width ``C_0`` and the
             anchor detector's width, ``C_4`` the skip router's common width, and the decoder mirrors them.
             Defaults to ``(8, 16, 32, 64)``, the paper's schedule.
@@ -63,7 +64,7 @@ class LightMedSeg(nn.Module):
             transposed convolution, or ``"trilinear"`` interpolation, which lets boundaries fall between the
             half-resolution voxels (better for small structures such as the hippocampus, see
             docs/architecture.md), or ``"refined"``: trilinear, then a :class:`FullResolutionRefinement` that corrects
-            the logits at full resolution from the input image. Defaults to ``"transposed"``.
+            the logits at full resolution from the input image. Defaults to ``"refined"``, the shipped model's head.
     """
 
     __constants__ = ["size_divisible"]
@@ -73,7 +74,7 @@ class LightMedSeg(nn.Module):
         self,
         spatial_dims: int = 3,
         in_channels: int = 1,
-        out_channels: int = 2,
+        out_channels: int = 3,
         channels: Sequence[int] = (8, 16, 32, 64),
         num_anchors: int = 8,
         anchor_hidden_size: int = 128,
@@ -82,7 +83,7 @@ class LightMedSeg(nn.Module):
         norm: tuple | str = ("group", {"num_groups": 4}),
         act: tuple | str = "swish",
         return_priors: bool = False,
-        head_upsample: str = "transposed",
+        head_upsample: str = "refined",
     ):
         super().__init__()
         check_network_args("LightMedSeg", spatial_dims, in_channels, out_channels)
