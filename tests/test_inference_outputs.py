@@ -126,3 +126,16 @@ def test_one_bad_case_among_good_ones_is_refused_before_any_output(tmp_path):
     assert proc.returncode != 0
     assert "1 NaN or infinite voxel(s)" in _root_cause(proc) and "b_nan.nii.gz" in _root_cause(proc)
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.nii.gz"))
+
+
+@needs_hippocampus
+def test_a_one_slice_volume_keeps_its_three_axes(tmp_path):
+    source = nib.load(hippocampus_cases(1)[0]["image"])
+    data = tmp_path / "data"
+    data.mkdir()
+    one_slice = np.asarray(source.dataobj)[:, :, 17:18]
+    nib.save(nib.Nifti1Image(one_slice, source.affine), data / "slice.nii.gz")
+    _infer(tmp_path, "--input_dir", data, "--output_dir", tmp_path / "out")
+    pred = nib.load(tmp_path / "out" / "slice" / "slice_seg.nii.gz")
+    assert pred.shape == one_slice.shape  # (X, Y, 1), not (X, Y)
+    np.testing.assert_allclose(pred.affine, source.affine, atol=1e-5)

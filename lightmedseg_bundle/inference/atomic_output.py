@@ -1,6 +1,7 @@
 """Output files that are complete or absent: each is written under a hidden temporary name in its own folder and
 renamed over its final name only once written, as the checkpoint saver does for checkpoints. A run killed while
-saving leaves no truncated ``<case>_seg.nii.gz`` (or QC, priors, DICOM-SEG file) that looks like a finished one."""
+saving leaves no truncated ``<case>_seg.nii.gz`` (or QC, priors, DICOM-SEG file) that looks like a finished one.
+The label maps' writer also keeps the input's spatial axes when one of them has size 1 (see ``_KeepOneSliceAxes``)."""
 
 from __future__ import annotations
 
@@ -50,15 +51,31 @@ class _AtomicWrite:
         return result
 
 
+class _KeepOneSliceAxes:
+    """Mixin for a MONAI ``ImageWriter``: ``squeeze_end_dims`` drops a single channel only.
+
+    MONAI's ``ImageWriter.convert_to_channel_last`` squeezes *every* trailing singleton axis once the channel is
+    last, so the label map of a one-slice 3D image (X, Y, 1) was written as (X, Y), unlike its input. Here a size-1
+    channel is dropped and the spatial axes are kept."""
+
+    @classmethod
+    def convert_to_channel_last(cls, data, channel_dim=0, squeeze_end_dims=True, spatial_ndim=3, contiguous=False):
+        data = super().convert_to_channel_last(data, channel_dim, False, spatial_ndim, contiguous)
+        if squeeze_end_dims and data.shape[-1] == 1 and (spatial_ndim is None or len(data.shape) > spatial_ndim):
+            data = data[..., 0]
+        return data
+
+
 _ATOMIC_WRITERS: dict[type, type] = {}
 
 
 def atomic_image_writer(output_ext: str) -> type[ImageWriter]:
-    """The ``ImageWriter`` class MONAI's ``SaveImage`` would choose for ``output_ext``, writing atomically.
+    """The ``ImageWriter`` class MONAI's ``SaveImage`` would choose for ``output_ext``, writing atomically and
+    keeping the spatial axes of a one-slice volume.
 
     For ``SaveImaged(writer=...)``: ``"writer": "$atomic_image_writer(@output_ext)"``.
     """
     base = resolve_writer(output_ext)[0]
     if base not in _ATOMIC_WRITERS:
-        _ATOMIC_WRITERS[base] = type(f"Atomic{base.__name__}", (_AtomicWrite, base), {})
+        _ATOMIC_WRITERS[base] = type(f"Atomic{base.__name__}", (_AtomicWrite, _KeepOneSliceAxes, base), {})
     return _ATOMIC_WRITERS[base]
