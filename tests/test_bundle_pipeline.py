@@ -412,3 +412,13 @@ def test_training_leaves_the_shipped_weights_alone_and_refuses_to_replace_a_trai
     assert "train_loss" in replaced.stdout and run_model.read_bytes() != trained
     assert sorted(p.name for p in run_model.parent.glob("checkpoint_*.pt")) == ["checkpoint_epoch=1.pt"]
     assert shipped.read_bytes() == (REPO_ROOT / "models" / "model.pt").read_bytes()
+
+
+def test_a_datalist_of_one_labelled_case_is_refused_before_training(tmp_path):
+    """One case splits into 1 training / 0 validation: no model.pt could ever be saved, so the run says so."""
+    datalist = write_datalist(tmp_path / "dataset.json", hippocampus_cases(1))
+    proc = run_bundle("training", "--config_file", config_arg("train.json"), "--bundle_root", tmp_path / "bundle",
+                      "--datalist_file", datalist, *FAST_TRAIN_ARGS, cwd=tmp_path, check=False)  # fmt: skip
+    assert proc.returncode != 0
+    assert "the split has no validation case" in proc.stderr.rpartition("ERROR (root cause):")[2]
+    assert "train_loss" not in proc.stdout and not (tmp_path / "bundle" / "runs").exists()
