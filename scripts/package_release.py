@@ -3,7 +3,10 @@ weights as model-zoo large files.
 
     python scripts/package_release.py --version 0.6.0 --output dist/
 
-Steps, in this order (each one needs the previous one):
+Everything is built in a staging copy of the bundle's release files inside ``<output>`` and written to
+``<output>`` only: the bundle folder itself is never changed (``--update_checkout`` copies the release's
+``models/model.ts`` and ``large_files.yml`` back into it, when asked). Steps, in this order (each one needs the
+previous one):
 
 1. checks: ``configs/metadata.json`` has this version (and a changelog entry for it) and is identical to the
    root ``metadata.json``; ``lightmedseg_bundle.__version__`` (the package version that ``pyproject.toml`` reads and
@@ -52,6 +55,9 @@ from lightmedseg_bundle.release import (  # noqa: E402
     write_large_files,
     write_sha256_file,
 )
+
+#: release files the checkout keeps a copy of: packaging reports when they differ, --update_checkout refreshes them
+CHECKED_IN = ("models/model.ts", "large_files.yml")
 
 #: GitHub repository (owner/name) whose releases host the assets; the tag is v<version>
 DEFAULT_REPO = "lightmedseg/lightmedseg_bundle"
@@ -169,6 +175,8 @@ def main() -> None:
     parser.add_argument("--tag", help="release tag (default: v<version>)")
     parser.add_argument("--skip_export", "--skip-export", action="store_true", help="keep the present model.ts")
     parser.add_argument("--python", default=sys.executable, help="interpreter for ckpt_export (default: this one)")
+    parser.add_argument("--update_checkout", "--update-checkout", action="store_true",
+                        help=f"copy the release's {' and '.join(CHECKED_IN)} into the bundle (nothing else is written there)")
     args = parser.parse_args()
 
     bundle_root = Path(args.bundle_root).resolve()
@@ -178,25 +186,37 @@ def main() -> None:
 
     check_metadata(bundle_root, args.version)
     check_state_dict(bundle_root)
-    if not args.skip_export or not (bundle_root / "models" / "model.ts").is_file():
-        export_torchscript(bundle_root, args.python)
-    diff = check_torchscript(bundle_root)
-    print(f"models/model.ts matches models/model.pt (max abs difference {diff:.1e})")
-    large_files = write_large_files(bundle_root, url_base)
-    print(f"refreshed {large_files}")
-
-    archive = build_release_zip(bundle_root, args.version, output, BUNDLE_NAME)
-    checksum = write_sha256_file(archive)
-    assets = [archive, checksum]
-    for rel in LARGE_FILES:
-        target = output / Path(rel).name
-        shutil.copyfile(bundle_root / rel, target)
-        assets.append(target)
-    print(f"{archive.name}: {len(release_files(bundle_root))} files under {BUNDLE_NAME}/, sha256 {sha256_of(archive)}")
+    output.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".stage-", dir=output))  # the bundle as released; the checkout stays as is
+    try:
+        for rel in release_files(bundle_root):
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(bundle_root / rel, stage / rel)
+        if not args.skip_export:
+            export_torchscript(stage, args.python)
+        diff = check_torchscript(stage)
+        print(f"models/model.ts matches models/model.pt (max abs difference {diff:.1e})")
+        write_large_files(stage, url_base)
+        archive = build_release_zip(stage, args.version, output, BUNDLE_NAME)
+        checksum = write_sha256_file(archive)
+        assets = [archive, checksum]
+        for rel in LARGE_FILES:
+            target = output / Path(rel).name
+            shutil.copyfile(stage / rel, target)
+            assets.append(target)
+        print(f"{archive.name}: {len(release_files(stage))} files under {BUNDLE_NAME}/, sha256 {sha256_of(archive)}")
+        stale = [rel for rel in CHECKED_IN if (bundle_root / rel).read_bytes() != (stage / rel).read_bytes()]
+        if stale and args.update_checkout:
+            for rel in stale:
+                shutil.copyfile(stage / rel, bundle_root / rel)
+            print(f"updated the checkout's {', '.join(stale)} to the release's")
+        elif stale:
+            print(f"note: the checkout's {', '.join(stale)} differ from the release's; --update_checkout copies them")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     print(f"release assets for https://github.com/{args.repo}/releases/tag/{tag}:")
     for asset in assets:
         print(f"  {asset}  ({asset.stat().st_size} bytes)")
-
 
 if __name__ == "__main__":
     main()

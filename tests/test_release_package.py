@@ -91,12 +91,17 @@ def run_package_release(bundle: Path, dist: Path, *extra: str, check: bool = Tru
 
 
 def build_release(root: Path, skip_export: bool = False) -> dict[str, Path]:
-    """Package a copy of the bundle under ``root``: ``{"bundle": copy, "dist": assets, "zip": release zip}``."""
+    """Package a copy of the bundle (``checkout``) under ``root``: ``{"bundle": the zip extracted, "checkout": the
+    packaged copy, "dist": assets, "zip": release zip}``."""
     if not WEIGHTS.is_file():
         pytest.skip(f"{WEIGHTS} absent: no trained weights to package")
-    bundle, dist = copy_bundle(root / "bundle_copy"), root / "dist"
-    proc = run_package_release(bundle, dist, *(["--skip_export"] if skip_export else []))
-    return {"bundle": bundle, "dist": dist, "zip": dist / zip_name(VERSION), "stdout": proc.stdout}
+    checkout, dist = copy_bundle(root / "bundle_copy"), root / "dist"
+    proc = run_package_release(checkout, dist, *(["--skip_export"] if skip_export else []))
+    archive = dist / zip_name(VERSION)
+    with zipfile.ZipFile(archive) as extracted:
+        extracted.extractall(root / "released")
+    return {"bundle": root / "released" / BUNDLE_NAME, "checkout": checkout, "dist": dist, "zip": archive,
+            "stdout": proc.stdout}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +153,14 @@ def test_checksum_large_files_and_assets_are_consistent(release):
     assert verify_large_files(bundle) == []
     with zipfile.ZipFile(release["zip"]) as archive:
         assert archive.read(f"{BUNDLE_NAME}/large_files.yml") == (bundle / "large_files.yml").read_bytes()
+
+
+def test_packaging_writes_only_to_its_output_folder(release):
+    for rel in ("models/model.ts", "large_files.yml", "configs/metadata.json", "README.md"):
+        assert (release["checkout"] / rel).read_bytes() == (REPO_ROOT / rel).read_bytes(), rel
+    assert sorted(p.name for p in release["dist"].iterdir()) == sorted(
+        [zip_name(VERSION), f"{zip_name(VERSION)}.sha256", "model.pt", "model.ts"]
+    )
 
 
 def test_zip_is_byte_for_byte_reproducible(release, tmp_path):
