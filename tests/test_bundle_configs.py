@@ -11,6 +11,8 @@ from monai.bundle import ConfigParser, ConfigWorkflow
 
 from conftest import CONFIGS, HIPPOCAMPUS_DIR, REPO_ROOT, hippocampus_cases, needs_hippocampus, write_datalist
 
+import lightmedseg_bundle
+
 META_REQUIRED = [
     "schema",
     "version",
@@ -56,7 +58,7 @@ def test_metadata_has_the_model_zoo_schema_keys():
     missing = [k for k in META_REQUIRED if k not in meta]
     assert not missing, f"metadata.json lacks {missing}"
     assert meta["schema"].endswith("meta_schema_20240725.json")
-    assert meta["version"] == "0.5.3" and meta["version"] in meta["changelog"]
+    assert meta["version"] == lightmedseg_bundle.__version__ and meta["version"] in meta["changelog"]
     image = meta["network_data_format"]["inputs"]["image"]
     pred = meta["network_data_format"]["outputs"]["pred"]
     for tensor in (image, pred):
