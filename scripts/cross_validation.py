@@ -20,7 +20,8 @@ by Dice on the same held-out cases, which would bias the estimate upwards. Both 
 from __future__ import annotations
 
 import argparse
-import json
+import csv
+import statistics
 import re
 import subprocess
 import sys
@@ -94,16 +95,13 @@ def evaluate(state_dir: Path, fold: int, extra: list[str]) -> int:
 
 
 def fold_metrics(eval_dir: Path) -> dict[str, float] | None:
-    """Mean Dice and HD95 over a fold's cases from ``MetricsSaver``'s ``*_summary.csv``, or ``None`` if absent."""
-    metrics = {}
-    for name in ("val_mean_dice", "val_hd95"):
-        summary = eval_dir / f"{name}_summary.csv"
-        if not summary.is_file():
-            return None
-        rows = [line.split("\t") for line in summary.read_text().splitlines()]
-        header, mean_row = rows[0], next(row for row in rows[1:] if row[0] == "mean")
-        metrics[name] = float(mean_row[header.index("mean")])
-    return metrics
+    """Mean Dice and HD95 over a fold's cases (``metrics.csv`` of ``evaluate.json``), or ``None`` if absent."""
+    path = eval_dir / "metrics.csv"
+    if not path.is_file():
+        return None
+    with open(path, newline="") as f:
+        metrics = {name: float(value) for name, value in csv.reader(f)}
+    return {name: metrics[name] for name in ("val_mean_dice", "val_hd95")}
 
 
 def report(state_dir: Path) -> str:
@@ -119,8 +117,6 @@ def report(state_dir: Path) -> str:
         best_cells = f"{best['val_mean_dice']:.4f} | {best['val_hd95']:.3f}" if best else " | "
         lines.append(f"| {fold} | {final['val_mean_dice']:.4f} | {final['val_hd95']:.3f} | {best_cells} |")
     if finals:
-        import statistics
-
         dice = [m["val_mean_dice"] for m in finals]
         hd95 = [m["val_hd95"] for m in finals]
         spread = lambda v: f" ± {statistics.stdev(v):.4f}" if len(v) > 1 else ""  # noqa: E731

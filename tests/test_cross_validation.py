@@ -1,0 +1,37 @@
+"""scripts/cross_validation.py: a fold resumes from its own folder, and the report shows every fold and the spread."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import torch
+
+from conftest import REPO_ROOT
+
+spec = importlib.util.spec_from_file_location("cross_validation", REPO_ROOT / "scripts" / "cross_validation.py")
+cross_validation = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cross_validation)
+
+
+def test_a_fold_with_a_checkpoint_resumes_through_the_bundles_resume(tmp_path, monkeypatch):
+    commands = []
+    monkeypatch.setattr(cross_validation, "run_logged", lambda command, log: commands.append(command) or 0)
+    cross_validation.train(tmp_path, 2, ["--epochs", "3"])
+    torch.save({"model": {}}, tmp_path / "fold2" / "checkpoint_epoch=1.pt")
+    cross_validation.train(tmp_path, 2, [])
+    first, again = (dict(zip(c[4::2], c[5::2])) for c in commands)
+    assert first["--fold"] == again["--fold"] == "2"
+    assert first["--resume"] == "false" and again["--resume"] == "true"
+    assert first["--ckpt_dir"] == again["--ckpt_dir"] == str(tmp_path / "fold2") and first["--epochs"] == "3"
+
+
+def test_report_gives_each_fold_and_the_mean_with_its_spread(tmp_path):
+    for fold, dice in ((1, 0.87), (3, 0.89)):
+        for name in ("eval_final", "eval_best"):
+            folder = tmp_path / f"fold{fold}" / name
+            folder.mkdir(parents=True)
+            (folder / "metrics.csv").write_text(f"val_mean_dice,{dice}\nval_hd95,1.5\n")
+    table = cross_validation.report(tmp_path)
+    assert "| 1 | 0.8700 | 1.500 |" in table and "| 3 | 0.8900 | 1.500 |" in table
+    assert "| 0 | not trained |" in table
+    assert "| mean of 2 | 0.8800 ± 0.0141 | 1.500 ± 0.0000 |" in table
