@@ -106,7 +106,8 @@ def main() -> None:
     print(f"\n4. inference on {image.name}", flush=True)
     _run(
         [*bundle, "inference", "--config_file", "configs/inference.json", "--ckpt_dir", str(ckpt_dir),
-         "--input_dir", str(image.parent), "--input_pattern", image.name, "--output_dir", str(pred_dir)],
+         "--input_dir", str(image.parent), "--input_pattern", image.name, "--output_dir", str(pred_dir),
+         "--overwrite", "true"],
         out / "inference.log",
     )  # fmt: skip
     name = image.name[: -len(".nii.gz")]
