@@ -54,7 +54,7 @@ def train_val_split(
         ValueError: the split has no training or no validation case (e.g. a datalist of one case).
     """
     _check_datalist_file(datalist_file)
-    if fold is not None and str(fold).strip().lower() not in ("null", "none", ""):
+    if _given(fold):
         split = _fold_split(datalist_file, folds_file, fold, data_list_key, base_dir)
     else:
         split = _fraction_split(datalist_file, val_fraction, seed, base_dir, data_list_key)
