@@ -51,7 +51,7 @@ from lightmedseg_bundle.release import (  # noqa: E402
     LARGE_FILES,
     build_release_zip,
     release_files,
-    sha256_of,
+    file_hash,
     write_large_files,
     write_sha256_file,
 )
@@ -204,7 +204,7 @@ def main() -> None:
             target = output / Path(rel).name
             shutil.copyfile(stage / rel, target)
             assets.append(target)
-        print(f"{archive.name}: {len(release_files(stage))} files under {BUNDLE_NAME}/, sha256 {sha256_of(archive)}")
+        print(f"{archive.name}: {len(release_files(stage))} files under {BUNDLE_NAME}/, sha256 {file_hash(archive)}")
         stale = [rel for rel in CHECKED_IN if (bundle_root / rel).read_bytes() != (stage / rel).read_bytes()]
         if stale and args.update_checkout:
             for rel in stale:

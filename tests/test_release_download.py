@@ -26,6 +26,7 @@ import functools
 import hashlib
 import http.server
 import json
+import os
 import shutil
 import socketserver
 import ssl
@@ -487,6 +488,22 @@ def test_install_command_offline_from_a_zip_and_overwrite(release, tmp_path, cap
     assert "sha256 of the downloaded zip" in capsys.readouterr().err
     assert (bundle_dir / BUNDLE_NAME / "models" / "model.pt").read_bytes() == WEIGHTS.read_bytes()  # untouched
     assert sorted(p.name for p in bundle_dir.iterdir()) == [BUNDLE_NAME]
+
+
+def test_install_runs_as_a_plain_file_without_the_package(release, tmp_path):
+    """``python install.py`` beside its ``hashing.py``, on a Python where ``import lightmedseg_bundle`` fails."""
+    script_dir, blocker = tmp_path / "script", tmp_path / "blocker" / BUNDLE_NAME
+    script_dir.mkdir()
+    blocker.mkdir(parents=True)
+    for name in ("install.py", "hashing.py"):
+        shutil.copyfile(REPO_ROOT / "lightmedseg_bundle" / "release" / name, script_dir / name)
+    (blocker / "__init__.py").write_text("raise ImportError('the package is not installed on this machine')\n")
+    bundle_dir = tmp_path / "bundles"
+    args = ["--name", BUNDLE_NAME, "--version", VERSION, "--bundle_dir", str(bundle_dir), "--zip", str(release["zip"])]
+    env = {**os.environ, "PYTHONPATH": str(blocker.parent)}
+    done = subprocess.run([sys.executable, "install.py", *args], cwd=script_dir, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (bundle_dir / BUNDLE_NAME / "models" / "model.pt").read_bytes() == WEIGHTS.read_bytes()
 
 
 # --- a fresh install runs inference ----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from lightmedseg_bundle.release import (
     build_release_zip,
     read_large_files,
     read_sha256_file,
-    sha256_of,
+    file_hash,
     verify_large_files,
     zip_name,
 )
@@ -141,15 +141,15 @@ def test_zip_has_the_layout_monai_bundle_download_extracts(release):
 def test_checksum_large_files_and_assets_are_consistent(release):
     dist, bundle = release["dist"], release["bundle"]
     checksum = dist / f"{zip_name(VERSION)}.sha256"
-    assert checksum.read_text() == f"{sha256_of(release['zip'])}  {zip_name(VERSION)}\n"  # sha256sum -c format
-    assert read_sha256_file(checksum) == sha256_of(release["zip"])
+    assert checksum.read_text() == f"{file_hash(release['zip'])}  {zip_name(VERSION)}\n"  # sha256sum -c format
+    assert read_sha256_file(checksum) == file_hash(release["zip"])
     entries = read_large_files(bundle / "large_files.yml")
     assert [e["path"] for e in entries] == list(LARGE_FILES)
     for entry in entries:
         assert set(entry) == {"path", "url", "hash_val", "hash_type"} and entry["hash_type"] == "sha256"
         assert entry["url"].endswith(f"/releases/download/v{VERSION}/{Path(entry['path']).name}")
         asset = dist / Path(entry["path"]).name  # published next to the zip, under the url's file name
-        assert sha256_of(asset) == entry["hash_val"] == sha256_of(bundle / entry["path"])
+        assert file_hash(asset) == entry["hash_val"] == file_hash(bundle / entry["path"])
     assert verify_large_files(bundle) == []
     with zipfile.ZipFile(release["zip"]) as archive:
         assert archive.read(f"{BUNDLE_NAME}/large_files.yml") == (bundle / "large_files.yml").read_bytes()

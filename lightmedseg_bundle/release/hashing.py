@@ -1,4 +1,8 @@
-"""sha256 of release files and the ``sha256sum``-format checksum files published next to them."""
+"""Digests of release files and the ``sha256sum``-format checksum files published next to them.
+
+Standard library only: :mod:`.install` imports it also when it runs as a plain file (``python install.py``) on a
+machine without this package.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,15 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["sha256_of", "write_sha256_file", "read_sha256_file", "parse_sha256"]
+__all__ = ["file_hash", "write_sha256_file", "read_sha256_file", "parse_sha256"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
+def file_hash(path: str | os.PathLike, hash_type: str = "sha256") -> str:
+    """Hex digest of a file with ``hash_type`` (``md5``, ``sha1``, ``sha256``, ``sha512``, as MONAI supports), read
+    in 1 MiB chunks."""
+    digest = hashlib.new(hash_type.lower())
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
@@ -26,7 +31,7 @@ def write_sha256_file(path: str | os.PathLike) -> Path:
     ``sha256sum -c lightmedseg_bundle_v0.6.0.zip.sha256`` checks the zip). Returns the checksum file."""
     path = Path(path)
     out = path.with_name(path.name + ".sha256")
-    out.write_text(f"{sha256_of(path)}  {path.name}\n")
+    out.write_text(f"{file_hash(path)}  {path.name}\n")
     return out
 
 

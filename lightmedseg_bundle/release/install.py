@@ -28,14 +28,14 @@ Command line (the arguments of ``monai.bundle download``, plus the checksum)::
     python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.6.0 \\
         --bundle_dir ./bundles --zip ./lightmedseg_bundle_v0.6.0.zip          # offline
 
-This module needs only the standard library and MONAI (it imports nothing else from this package), so it can be
-run as a plain file on a machine where the ``lightmedseg_bundle`` package is not installed yet.
+This module needs only the standard library, MONAI and its sibling ``hashing.py`` (standard library only), so the
+two files can be run as a plain script, ``python install.py ...``, on a machine where the ``lightmedseg_bundle``
+package is not installed yet.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -45,6 +45,11 @@ import warnings
 import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
+
+if __package__:
+    from .hashing import file_hash, parse_sha256
+else:  # run as a plain file, `python install.py`: its sibling hashing.py is on sys.path (the script's folder)
+    from hashing import file_hash, parse_sha256
 
 __all__ = ["BundleInstallError", "checksum_url", "install_bundle", "main", "model_info_checksum"]
 
@@ -56,20 +61,11 @@ class BundleInstallError(RuntimeError):
     """A bundle could not be installed; nothing was left in ``bundle_dir`` by the attempt."""
 
 
-def _digest(path: Path, hash_type: str = "sha256") -> str:
-    digest = hashlib.new(hash_type)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _parse_sha256(text: str, source: str) -> str:
-    fields = text.strip().split()
-    digest = fields[0].lower() if fields else ""
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise BundleInstallError(f"{source} holds no sha256 checksum: {text.strip()[:100]!r}")
-    return digest
+    try:
+        return parse_sha256(text)
+    except ValueError as e:
+        raise BundleInstallError(f"{source} holds no sha256 checksum: {text.strip()[:100]!r}") from e
 
 
 def _as_url(location: str) -> str:
@@ -144,7 +140,7 @@ def model_info_checksum(model_info: str, name: str, version: str | None) -> tupl
 def _check_zip_checksum(
     archive: Path, expected: str, cause: BaseException | None = None, hash_type: str = "sha256"
 ) -> None:
-    actual = _digest(archive, hash_type)
+    actual = file_hash(archive, hash_type)
     if actual != expected:
         detail = "" if cause is None else f" (extracting it failed: {type(cause).__name__}: {cause})"
         raise BundleInstallError(

@@ -15,13 +15,14 @@ and raises ``monai.apps.utils.HashCheckError`` when it differs (so the same comm
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import yaml
 
-__all__ = ["LARGE_FILES", "read_large_files", "write_large_files", "verify_large_files", "file_hash"]
+from .hashing import file_hash
+
+__all__ = ["LARGE_FILES", "read_large_files", "write_large_files", "verify_large_files"]
 
 #: bundle files published as large files (release assets of their own), in this order
 LARGE_FILES = ("models/model.pt", "models/model.ts")
@@ -31,15 +32,6 @@ _HEADER = (
     "# hashes by hand). Fetch or verify them with:\n"
     "#   python -m monai.bundle download_large_files --bundle_path <bundle folder>\n"
 )
-
-
-def file_hash(path: str | os.PathLike, hash_type: str = "sha256") -> str:
-    """Hex digest of a file with ``hash_type`` (``md5``, ``sha1``, ``sha256``, ``sha512``, as MONAI supports)."""
-    digest = hashlib.new(hash_type.lower())
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_large_files(path: str | os.PathLike) -> list[dict[str, str]]:
