@@ -18,17 +18,11 @@ from collections.abc import Mapping, Sequence
 import torch.distributed as dist
 from ignite.engine import Engine, Events
 
+from ..data.case_names import case_name
+
 __all__ = ["PerCaseMetricsReport", "write_per_case_report"]
 
 logger = logging.getLogger(__name__)
-
-
-def _case_name(path: str) -> str:
-    name = os.path.basename(str(path))
-    for ext in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"):
-        if name.endswith(ext):
-            return name[: -len(ext)]
-    return name
 
 
 def _read_raw(path: str, delimiter: str) -> tuple[list[str], list[list[float]]]:
@@ -98,7 +92,7 @@ def write_per_case_report(
         writer = csv.writer(f)
         writer.writerow(["case", "image", *columns])
         for i, image in enumerate(cases):
-            writer.writerow([_case_name(image), image, *(f"{col[i]:.6g}" for col in columns.values())])
+            writer.writerow([case_name(image), image, *(f"{col[i]:.6g}" for col in columns.values())])
     with open(os.path.join(save_dir, "per_class_metrics.csv"), "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["class", *summary])

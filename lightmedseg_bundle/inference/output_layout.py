@@ -13,8 +13,9 @@ from monai.data import FolderLayout
 from monai.utils import ImageMetaKey
 
 from ..bundle.flags import as_bool
+from ..data.case_names import case_name
 
-__all__ = ["case_name", "case_output_path", "check_output_paths", "input_root"]
+__all__ = ["case_output_path", "check_output_paths", "input_root"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,18 +42,12 @@ def case_output_path(
     return Path(layout.filename(subject=f"{meta[ImageMetaKey.FILENAME_OR_OBJ]}"))
 
 
-def case_name(meta: Mapping[str, Any]) -> str:
-    """The case's name as ``SaveImaged`` forms it: the input's file or folder name without its extension."""
-    name, ext = os.path.splitext(os.path.basename(str(meta[ImageMetaKey.FILENAME_OR_OBJ])))
-    return os.path.splitext(name)[0] if ext == ".gz" else name
-
-
 def input_root(datalist: Sequence[Mapping[str, Any]], image_key: str = "image") -> str:
     """The ``data_root_dir`` of the outputs: ``""`` (outputs named by case alone) unless two inputs share a case
     name; then the inputs' common folder, so that ``p1/t1.nii.gz`` and ``p2/t1.nii.gz`` keep their folders
     (``<output_dir>/p1/t1/t1_seg.nii.gz`` and ``<output_dir>/p2/t1/...``) instead of overwriting each other."""
     paths = [os.path.abspath(str(case[image_key])) for case in datalist]
-    names = [case_name({ImageMetaKey.FILENAME_OR_OBJ: path}) for path in paths]
+    names = [case_name(path) for path in paths]
     if len(set(names)) == len(names):
         return ""
     return os.path.commonpath(sorted({os.path.dirname(path) for path in paths}))

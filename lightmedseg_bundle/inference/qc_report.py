@@ -30,7 +30,8 @@ from monai.utils import ImageMetaKey
 from .atomic_output import atomic_path
 from .engine_outputs import case_outputs
 from .geometry import invert_to_input
-from .output_layout import case_name, case_output_path
+from ..data.case_names import case_name
+from .output_layout import case_output_path
 from .qc_metrics import intensity_flags, intensity_statistics, region_masks, region_statistics, voxel_volume_ml
 from .qc_overlay import save_qc_overlay
 from .uncertainty import UNCERTAINTY_METHODS, flip_disagreement, mc_dropout_variance, uncertainty_score
@@ -174,7 +175,7 @@ class QCReport:
         spacing = np.sqrt((np.asarray(torch.as_tensor(pred.affine).double())[:3, :3] ** 2).sum(axis=0))
         pred_path = self._path(meta, self.pred_postfix, self.pred_ext)
         report: dict[str, Any] = {
-            "case": case_name(meta),
+            "case": case_name(meta[ImageMetaKey.FILENAME_OR_OBJ]),
             "image": source,
             "prediction": str(pred_path),
             "shape": [int(s) for s in pred.shape[1:]],

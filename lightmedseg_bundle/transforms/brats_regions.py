@@ -10,7 +10,7 @@ from monai.config.type_definitions import NdarrayOrTensor
 from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends, convert_to_dst_type, convert_to_tensor
 
-from lightmedseg_bundle.transforms.error_messages import case_name, format_values
+from lightmedseg_bundle.transforms.error_messages import case_file, format_values
 
 #: for each labelling scheme, the label values making up the tumour core, whole tumour and enhancing tumour
 BRATS_REGION_SCHEMES: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {
@@ -70,7 +70,7 @@ class ConvertBratsLabelsToRegions(Transform):
         unexpected = ~torch.isin(label, torch.tensor(self.valid_values, device=label.device))
         if unexpected.any():
             raise ValueError(
-                f"Case {case_name(img)}: label values {format_values(label[unexpected])} are not part of the "
+                f"Case {case_file(img)}: label values {format_values(label[unexpected])} are not part of the "
                 f"{self.scheme!r} scheme, which uses {self.valid_values}; is the label map in another scheme "
                 f"(one of {sorted(BRATS_REGION_SCHEMES)})?"
             )

@@ -9,10 +9,10 @@ from monai.data import MetaTensor
 from monai.utils import ImageMetaKey
 
 
-def case_name(img: Any) -> str:
+def case_file(img: Any) -> str:
     """
-    Name the case ``img`` was loaded from: the ``filename_or_obj`` of its metadata, or ``"<unnamed case>"`` when
-    it is not a :py:class:`monai.data.MetaTensor` or has no file name.
+    The file the case ``img`` was loaded from (the ``filename_or_obj`` of its metadata), for error messages, or
+    ``"<unnamed case>"`` when it is not a :py:class:`monai.data.MetaTensor` or has no file name.
 
     Args:
         img: an image or label, usually the output of ``LoadImage``.

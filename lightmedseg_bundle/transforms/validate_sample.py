@@ -11,7 +11,7 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform
 from monai.utils import convert_to_tensor
 
-from lightmedseg_bundle.transforms.error_messages import case_name, format_values
+from lightmedseg_bundle.transforms.error_messages import case_file, format_values
 
 
 class ValidateSampled(MapTransform):
@@ -96,7 +96,7 @@ class ValidateSampled(MapTransform):
                     f"0..{self.num_classes - 1}"
                 )
         if problems:
-            name = case_name(d.get(self.image_key, d.get(self.label_key)))
+            name = case_file(d.get(self.image_key, d.get(self.label_key)))
             raise ValueError(f"Case {name}: " + "; ".join(problems) + ".")
         return d
 
