@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lightmedseg_bundle.networks.blocks.segmaformer import MambaLayer, RotaryEmbedding3d, SelectiveSSM, selective_scan
+from lightmedseg_bundle.networks.blocks.segmaformer import MambaLayer, SelectiveSSM, selective_scan
 from lightmedseg_bundle.networks.segmaformer import SegMaFormer
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -86,25 +86,6 @@ def test_mamba_layer_sees_both_directions_of_the_scan():
         changed[:, 0] += 1.0
         assert not torch.allclose(layer(x, grid)[:, -1], layer(changed, grid)[:, -1])
         assert MambaLayer(channels=8, reduction=2)(torch.randn(2, 4 * 6 * 2, 8), [4, 6, 2]).shape == (2, 48, 8)
-
-
-def test_rope_attention_scores_depend_on_relative_position_only():
-    torch.manual_seed(0)
-    rope = RotaryEmbedding3d(head_dim=14)  # 7 planes: 3, 2 and 2 for depth, height, width
-    q, k = torch.randn(1, 1, 1, 14), torch.randn(1, 1, 1, 14)
-    grid = [5, 6, 7]
-    angles = rope.angles(grid)  # (210, 7)
-
-    def score(p, r):  # <R(p) q, R(r) k> for tokens at grid indices p and r
-        index = lambda i: (i[0] * grid[1] + i[1]) * grid[2] + i[2]  # noqa: E731
-        rq = rope(q.expand(1, 1, 210, 14), grid)[0, 0, index(p)]
-        rk = rope(k.expand(1, 1, 210, 14), grid)[0, 0, index(r)]
-        return (rq * rk).sum()
-
-    assert angles.shape == (210, 7)
-    assert torch.allclose(score((1, 2, 3), (0, 1, 1)), score((4, 5, 6), (3, 4, 4)), atol=1e-5)
-    assert not torch.allclose(score((1, 2, 3), (0, 1, 1)), score((1, 2, 3), (0, 1, 2)), atol=1e-3)
-    assert torch.allclose(rope(q, [1, 1, 1]), q)  # the origin is not rotated
 
 
 @pytest.mark.parametrize(

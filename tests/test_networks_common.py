@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lightmedseg_bundle.networks import HRMedSeg, LightMedSeg, RefineFormer3D, SegMaFormer, VeloxSeg
+from lightmedseg_bundle.networks.blocks.rotary_embedding import RotaryEmbedding3d
 
 NETWORKS = [HRMedSeg, LightMedSeg, RefineFormer3D, SegMaFormer, VeloxSeg]
 #: constructor arguments for the gradient test: every parameter must be used (no stochastic depth, two modalities)
@@ -109,3 +110,23 @@ def test_onnx_runtime_matches_eager_at_every_size(tmp_path, case):
         with torch.no_grad():
             expected = net(x).numpy()
         np.testing.assert_allclose(session.run(None, {"image": x.numpy()})[0], expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("dim, base", [(14, 100.0), (12, 10000.0)])  # SegMaFormer per head, HRMedSeg over all channels
+def test_rope_scores_depend_on_the_relative_position_only(dim, base):
+    torch.manual_seed(0)
+    rope = RotaryEmbedding3d(dim, base)
+    grid = [5, 6, 7]
+    angles = rope.angles(grid)  # (210, dim / 2)
+    q, k = torch.randn(2, 3, 1, dim), torch.randn(2, 3, 1, dim)  # (B, heads, 1 token, dim)
+
+    def score(p, r):  # <R(p) q, R(r) k> for tokens at grid positions p and r
+        index = [(i[0] * grid[1] + i[1]) * grid[2] + i[2] for i in (p, r)]
+        return (rope(q, angles[index[0]][None]) * rope(k, angles[index[1]][None])).sum(-1)
+
+    assert angles.shape == (210, dim // 2)
+    assert torch.allclose(score((1, 2, 3), (0, 1, 1)), score((4, 5, 6), (3, 4, 4)), atol=1e-5)
+    for moved in [(1, 1, 1), (0, 2, 1), (0, 1, 2)]:  # another offset along each axis
+        assert not torch.allclose(score((1, 2, 3), (0, 1, 1)), score((1, 2, 3), moved), atol=1e-3)
+    assert torch.allclose(rope(q, rope.angles([1, 1, 1])), q)  # the origin is not rotated
+    assert torch.allclose(rope(q, angles[:1] + 0.5).norm(dim=-1), q.norm(dim=-1), atol=1e-5)  # a rotation

@@ -2,12 +2,10 @@
 
 from .ecm_decoder import ECMDecoder
 from .fourier_position_embedding import FourierPositionEmbedding3d
-from .layer_norm import LayerNorm3d
 from .lgvit import LGViT
 from .lgvit_block import LGViTBlock
 from .linear_attention import LinearAttention3d
 from .mbconv import MBConv3d
-from .rope import RotaryPositionEmbedding3d
 from .token_attention import TokenAttention
 from .two_way_attention_block import TwoWayAttentionBlock
 from .two_way_transformer import TwoWayTransformer
@@ -17,10 +15,8 @@ __all__ = [
     "FourierPositionEmbedding3d",
     "LGViT",
     "LGViTBlock",
-    "LayerNorm3d",
     "LinearAttention3d",
     "MBConv3d",
-    "RotaryPositionEmbedding3d",
     "TokenAttention",
     "TwoWayAttentionBlock",
     "TwoWayTransformer",

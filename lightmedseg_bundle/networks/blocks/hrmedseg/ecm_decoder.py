@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from .fourier_position_embedding import FourierPositionEmbedding3d
-from .layer_norm import LayerNorm3d
+from ..channel_layer_norm import ChannelLayerNorm
 from .two_way_transformer import TwoWayTransformer
 
 __all__ = ["ECMDecoder"]
@@ -48,16 +48,16 @@ class ECMDecoder(nn.Module):
         super().__init__()
         self.neck = nn.Sequential(
             nn.Conv3d(in_channels, channels, 1, bias=False),
-            LayerNorm3d(channels),
+            ChannelLayerNorm(channels),
             nn.Conv3d(channels, channels, 3, padding=1, bias=False),
-            LayerNorm3d(channels),
+            ChannelLayerNorm(channels),
         )
         self.position_embedding = FourierPositionEmbedding3d(channels)
         self.class_tokens = nn.Parameter(torch.randn(num_classes, channels))
         self.transformer = TwoWayTransformer(channels, depth, num_heads, mlp_dim, downsample_rate)
         self.upscale = nn.Sequential(
             nn.ConvTranspose3d(channels, channels // 4, 2, stride=2),
-            LayerNorm3d(channels // 4),
+            ChannelLayerNorm(channels // 4),
             nn.GELU(),
             nn.ConvTranspose3d(channels // 4, channels // 8, 2, stride=2),
             nn.GELU(),

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .rope import RotaryPositionEmbedding3d
+from ..rotary_embedding import RotaryEmbedding3d
 
 __all__ = ["LinearAttention3d"]
 
@@ -37,7 +37,7 @@ class LinearAttention3d(nn.Module):
         self.value = nn.Sequential(
             nn.Linear(channels, max(1, channels // 4)), nn.SiLU(), nn.Linear(max(1, channels // 4), channels)
         )
-        self.rope = RotaryPositionEmbedding3d(channels)
+        self.rope = RotaryEmbedding3d(channels)
         self.lepe = nn.Conv3d(channels, channels, 3, padding=1, groups=channels)
 
     def forward(self, x: torch.Tensor, grid: list[int]) -> torch.Tensor:

@@ -7,7 +7,6 @@ from .encoder_stage import HybridEncoderStage
 from .mamba_layer import MambaLayer
 from .mix_ffn import MixFFN
 from .patch_embedding import OverlapPatchEmbed3d
-from .rotary_embedding import RotaryEmbedding3d
 from .selective_scan import SelectiveSSM, selective_scan
 
 __all__ = [
@@ -18,7 +17,6 @@ __all__ = [
     "MixFFN",
     "OverlapPatchEmbed3d",
     "RoPESelfAttention",
-    "RotaryEmbedding3d",
     "SelectiveSSM",
     "selective_scan",
 ]

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .rotary_embedding import RotaryEmbedding3d
+from ..rotary_embedding import RotaryEmbedding3d
 
 __all__ = ["RoPESelfAttention"]
 
@@ -43,6 +43,7 @@ class RoPESelfAttention(nn.Module):
         b, n, c = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]  # (B, heads, N, head_dim)
-        q, k = self.rope(q, grid), self.rope(k, grid)
+        angles = self.rope.angles(grid)  # (N, head_dim / 2)
+        q, k = self.rope(q, angles), self.rope(k, angles)
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
         return self.proj(out.transpose(1, 2).reshape(b, n, c))

@@ -1,6 +1,5 @@
 """Blocks of VeloxSeg (Lu et al., ICLR 2026, arXiv:2509.22307)."""
 
-from .channel_layer_norm import ChannelLayerNorm
 from .down_conv import DownConv
 from .dual_stream_encoder import DualStreamEncoder
 from .jlc import JLC
@@ -11,7 +10,6 @@ from .pwa_transformer_block import PWATransformerBlock
 from .up_conv import UpConv
 
 __all__ = [
-    "ChannelLayerNorm",
     "DownConv",
     "DualStreamEncoder",
     "JLC",

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from monai.networks.layers import trunc_normal_
 from torch import nn
 
-from .channel_layer_norm import ChannelLayerNorm
+from ..channel_layer_norm import ChannelLayerNorm
 
 __all__ = ["PairedWindowAttention"]
 

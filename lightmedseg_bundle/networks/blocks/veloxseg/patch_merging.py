@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .channel_layer_norm import ChannelLayerNorm
+from ..channel_layer_norm import ChannelLayerNorm
 
 __all__ = ["PatchMerging"]
 

@@ -4,7 +4,7 @@ import torch
 from monai.networks.layers.utils import get_act_layer
 from torch import nn
 
-from .channel_layer_norm import ChannelLayerNorm
+from ..channel_layer_norm import ChannelLayerNorm
 from .paired_window_attention import PairedWindowAttention
 
 __all__ = ["PWATransformerBlock"]

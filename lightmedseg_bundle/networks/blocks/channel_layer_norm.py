@@ -9,8 +9,9 @@ __all__ = ["ChannelLayerNorm"]
 class ChannelLayerNorm(nn.Module):
     """
     Layer normalisation over the channel axis of a channels-first volume (B, C, D, H, W): every voxel's C-vector is
-    standardised and scaled by a learnable per-channel affine, as a transformer's ``nn.LayerNorm`` does per token.
-    VeloxSeg uses it before the PWA projections, the FFNs and the patch-merging projection.
+    standardised and scaled by a learnable per-channel affine, as a transformer's ``nn.LayerNorm`` does per token
+    (the 3D form of SAM's ``LayerNorm2d``). VeloxSeg uses it before its attention projections, FFNs and patch
+    merging; HRMedSeg in its neck and mask decoder.
 
     Args:
         channels: number of channels ``C``.
