@@ -21,7 +21,7 @@ The server (:class:`HubHandler`) implements what ``snapshot_download`` of ``hugg
   to a second server on 127.0.0.1 (the Hub's LFS CDN, another origin) with ``X-Linked-Etag`` (its sha256),
   ``X-Linked-Size`` and ``X-Repo-Commit``; a missing file 404 ``X-Error-Code: EntryNotFound``.
 
-The repo it serves has the layout docs/README.md ("Publishing") documents, built from the checkout's release files
+The repo it serves has the layout docs/distribution.md ("Publishing") documents, built from the checkout's release files
 (:func:`lightmedseg_bundle.release.release_files`, what ``scripts/package_release.py`` zips) plus the ``README.md``
 that ``monai.bundle push_to_hf_hub`` writes (``docs/README.md`` with MONAI's Hub front matter), tagged with the
 bundle version; its ``main`` branch has moved on to other weights, so a download that ignored ``--version`` would
@@ -315,7 +315,7 @@ def hub_env(hub, hf_home: Path) -> dict[str, str]:
 
 
 def monai_download(hub, tmp_path: Path, bundle_dir: Path, *, version: str = VERSION, repo: str = HF_REPO):
-    """The documented command (docs/README.md, "Download and install"), run for real."""
+    """The documented command (docs/distribution.md, "Download and install"), run for real."""
     cmd = [sys.executable, "-m", "monai.bundle", "download", "--name", BUNDLE_NAME, "--version", version,
            "--source", "huggingface_hub", "--repo", repo, "--bundle_dir", str(bundle_dir)]  # fmt: skip
     return subprocess.run(
