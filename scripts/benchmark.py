@@ -38,34 +38,33 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import json
 import os
-import platform
-import resource
-import shlex
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import monai
 import psutil
 import torch
 from monai.bundle import ConfigParser
 from monai.utils import OptionalImportError
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
+from lightmedseg_bundle.benchmarking import (
+    LiveTensorMemory,
+    machine_info,
+    peak_rss_bytes,
+    reset_peak_rss,
+    section_markers,
+)
 from lightmedseg_bundle.cpu import optimize_for_cpu, register_flop_formulas
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -90,116 +89,6 @@ KEPT_SECTIONS = ("profile", "runtimes", "comparison", "budgets")
 compare_networks.py's sections, and the UNet budget table."""
 Result = dict[str, Any]
 """A worker's JSON result: ``status`` ``"ok"`` with the measurements, or ``"skipped"`` with a ``reason``."""
-
-
-def section_markers(name: str) -> tuple[str, str]:
-    """The HTML comments that delimit the report section ``name``."""
-    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-
-
-def write_section(path: Path, name: str, lines: list[str]) -> None:
-    """Replace the section ``name`` of ``path`` by ``lines`` (which start and end with its markers), or append
-    it; the rest of the file is kept."""
-    start, end = section_markers(name)
-    text = path.read_text() if path.is_file() else "# LightMedSeg benchmarks\n"
-    block = "\n".join(lines)
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        text = head + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
-def _proc_status_bytes(field: str) -> int | None:
-    """Return a ``kB`` field of ``/proc/self/status`` (e.g. ``VmHWM``) in bytes, or None where unavailable."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(f"{field}:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark (``VmHWM``) of this process; return whether that was possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def peak_rss_bytes() -> int:
-    """Return the peak RSS of this process: ``VmHWM`` where ``/proc`` has it, otherwise ``ru_maxrss``."""
-    hwm = _proc_status_bytes("VmHWM")
-    if hwm is not None:
-        return hwm
-    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return max_rss if sys.platform == "darwin" else max_rss * 1024
-
-
-class LiveTensorMemory(TorchDispatchMode):
-    """Peak bytes of tensor storage created under this mode and alive at once (``peak``).
-
-    Every op's output storage is counted when it is created and uncounted when it is freed (a ``weakref.finalize``
-    on the storage, whose Python object lives as long as the storage); views share their base's storage.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.live = 0
-        self.peak = 0
-        self._counted: set[int] = set()
-
-    def _free(self, key: int, nbytes: int) -> None:
-        self.live -= nbytes
-        self._counted.discard(key)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for item in tree_flatten(out)[0]:
-            if not isinstance(item, torch.Tensor) or item.device.type == "meta":
-                continue
-            storage = item.untyped_storage()
-            key = storage.data_ptr()
-            if key in self._counted or storage.nbytes() == 0:
-                continue
-            self._counted.add(key)
-            self.live += storage.nbytes()
-            self.peak = max(self.peak, self.live)
-            weakref.finalize(storage, self._free, key, storage.nbytes())
-        return out
-
-
-
-def machine_info(device: str) -> dict[str, str]:
-    """Describe the machine, software and command line of this run for the report header."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = ", ".join(f"{avg:.2f}" for avg in os.getloadavg())
-    return {
-        "Date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "Command": f"`{shlex.join(sys.orig_argv)}`",
-        "CPU": f"{cpu} ({os.cpu_count()} logical cores, {usable} usable by this process)",
-        "torch threads": str(torch.get_num_threads()),
-        "RAM": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
-        "GPU": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
-        "Device": device,
-        "Software": f"python {platform.python_version()}, torch {torch.__version__}, monai {monai.__version__}",
-        "Load average (1/5/15 min) at start": load,
-    }
-
-
 
 
 def config_parser(name: str, *overlays: str, **overrides: Any) -> ConfigParser:

@@ -57,16 +57,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lightmedseg_bundle.benchmarking import machine_info, peak_rss_bytes, reset_peak_rss, section_markers, write_section
 from lightmedseg_bundle.cpu import optimize_for_cpu
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import (  # noqa: E402  (scripts/benchmark.py)
-    machine_info,
-    peak_rss_bytes,
-    reset_peak_rss,
-    section_markers,
-    write_section,
-)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = REPO_ROOT / "configs"

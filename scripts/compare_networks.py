@@ -42,8 +42,7 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import machine_info, section_markers, write_section  # noqa: E402  (scripts/benchmark.py)
+from lightmedseg_bundle.benchmarking import machine_info, section_markers, write_section
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = REPO_ROOT / "configs"

@@ -11,6 +11,8 @@ import torch
 
 from conftest import HIPPOCAMPUS_DIR
 
+from lightmedseg_bundle.benchmarking import LiveTensorMemory
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "scripts" / "benchmark.py"
 NETWORKS = ("lightmedseg", "veloxseg", "unet")
@@ -32,7 +34,7 @@ KEPT = "\n\n".join(
 )
 
 sys.path.insert(0, str(SCRIPT.parent))
-from benchmark import LiveTensorMemory, build_network, config_parser  # noqa: E402  (scripts/benchmark.py)
+from benchmark import build_network, config_parser  # noqa: E402  (scripts/benchmark.py)
 
 
 def run_benchmark(*args: str) -> subprocess.CompletedProcess:
