@@ -85,8 +85,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weights", type=Path, help="use this state_dict as the copy's models/model.pt")
     parser.add_argument("--init-weights", action="store_true", help="write fresh weights when there are none")
     parser.add_argument("--task", help="task overlay: a name in configs/tasks/ (brats, acdc) or a JSON file")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="ID=VALUE",
-                        help="config override for inference.json and train.json, VALUE as JSON (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="ID=VALUE",
+        help="config override for inference.json and train.json, VALUE as JSON (repeatable)",
+    )
     parser.add_argument("--input-channels", help="comma-separated input channel names for metadata.json")
     parser.add_argument("--force", action="store_true", help="recreate an existing copied bundle")
     return parser.parse_args(argv)
@@ -158,8 +164,9 @@ def add_brats_label_map(parser, scheme: str) -> dict:
     return m
 
 
-def write_metadata(bundle_dir: Path, dest: Path, parser, label_map: dict | None, input_names: list[str] | None,
-                   task: str | None) -> None:
+def write_metadata(
+    bundle_dir: Path, dest: Path, parser, label_map: dict | None, input_names: list[str] | None, task: str | None
+) -> None:
     metadata = json.loads((bundle_dir / "configs" / "metadata.json").read_text())
     fmt = metadata["network_data_format"]
     image = fmt["inputs"]["image"]

@@ -471,9 +471,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epoch", action="store_true", help="also time one training epoch of train.json")
     parser.add_argument("--epoch-cases", type=int, help="training cases of the epoch (default: the whole split)")
     parser.add_argument("--epoch-workers", type=int, help="data workers of the epoch (default: train.json's)")
-    parser.add_argument(
-        "--dataset-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "msd_hippocampus"
-    )
+    parser.add_argument("--dataset-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "msd_hippocampus")
     parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--max-seconds", type=float, default=900.0, help="time budget per worker process")
     parser.add_argument("--worker", nargs=2, metavar=("NETWORK", "VARIANT"), help=argparse.SUPPRESS)

@@ -188,7 +188,15 @@ def compare(name: str, args: argparse.Namespace) -> dict[str, Any]:
         result["recipe"] = training_recipe(files)
     print(f"[{name}] evaluating ...", flush=True)
     files = config_files(name, "train.json", "evaluate.json")
-    eval_cmd = [*python, "evaluating", "--config_file", _config_arg(files), *common, "--output_dir", str(run_dir / "eval")]
+    eval_cmd = [
+        *python,
+        "evaluating",
+        "--config_file",
+        _config_arg(files),
+        *common,
+        "--output_dir",
+        str(run_dir / "eval"),
+    ]
     _run(eval_cmd, run_dir / "evaluate.log", args.threads)
     result.update(_per_class_metrics(run_dir / "eval"))
     print(f"[{name}] timing inference ...", flush=True)
@@ -241,10 +249,7 @@ def section(results: list[dict[str, Any]], args: argparse.Namespace, machine: di
         "`model.pt` by validation Dice. Inference: median per-case time of the validation sliding window "
         f"(`validate#inferer`) on {results[0].get('latency_cases', args.num_cases) if results else args.num_cases} "
         "validation cases, loading and preprocessing excluded.",
-        *(
-            f"- Recipe of {', '.join(names)}: {recipe}."
-            for recipe, names in _recipe_groups(results).items()
-        ),
+        *(f"- Recipe of {', '.join(names)}: {recipe}." for recipe, names in _recipe_groups(results).items()),
         "",
         "| network | params (M) | params / SegResNet | epochs | training (min) | Dice anterior | Dice posterior "
         "| mean Dice | mean HD95 (mm) | CPU inference per case (ms) |",

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -105,7 +105,10 @@ def fold_metrics(eval_dir: Path) -> dict[str, float] | None:
 
 
 def report(state_dir: Path) -> str:
-    lines = ["| fold | Dice (final) | HD95 (final) | Dice (best, selected on the fold) | HD95 (best) |", "|---|---|---|---|---|"]
+    lines = [
+        "| fold | Dice (final) | HD95 (final) | Dice (best, selected on the fold) | HD95 (best) |",
+        "|---|---|---|---|---|",
+    ]
     finals = []
     for fold in range(NUM_FOLDS):
         final = fold_metrics(fold_dir(state_dir, fold) / "eval_final")

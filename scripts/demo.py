@@ -45,7 +45,9 @@ def _run(cmd: list[str], log_file: Path) -> None:
     env["PYTHONWARNINGS"] = "ignore"
     start = time.monotonic()
     with open(log_file, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=BUNDLE_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            cmd, cwd=BUNDLE_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
@@ -65,7 +67,9 @@ def _mean_dice(metrics_csv: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=BUNDLE_ROOT / "demo_output", help="output folder (default: demo_output/)")
+    parser.add_argument(
+        "--output", type=Path, default=BUNDLE_ROOT / "demo_output", help="output folder (default: demo_output/)"
+    )
     parser.add_argument("--epochs", type=int, default=60, help="training epochs (default: 60)")
     parser.add_argument("--num-cases", type=int, default=24, help="synthetic cases to generate (default: 24)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default: 0)")

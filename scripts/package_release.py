@@ -50,8 +50,8 @@ from lightmedseg_bundle.release import (  # noqa: E402
     BUNDLE_NAME,
     LARGE_FILES,
     build_release_zip,
-    release_files,
     file_hash,
+    release_files,
     write_large_files,
     write_sha256_file,
 )
@@ -175,8 +175,12 @@ def main() -> None:
     parser.add_argument("--tag", help="release tag (default: v<version>)")
     parser.add_argument("--skip_export", "--skip-export", action="store_true", help="keep the present model.ts")
     parser.add_argument("--python", default=sys.executable, help="interpreter for ckpt_export (default: this one)")
-    parser.add_argument("--update_checkout", "--update-checkout", action="store_true",
-                        help=f"copy the release's {' and '.join(CHECKED_IN)} into the bundle (nothing else is written there)")
+    parser.add_argument(
+        "--update_checkout",
+        "--update-checkout",
+        action="store_true",
+        help=f"copy the release's {' and '.join(CHECKED_IN)} into the bundle (nothing else is written there)",
+    )
     args = parser.parse_args()
 
     bundle_root = Path(args.bundle_root).resolve()
@@ -217,6 +221,7 @@ def main() -> None:
     print(f"release assets for https://github.com/{args.repo}/releases/tag/{tag}:")
     for asset in assets:
         print(f"  {asset}  ({asset.stat().st_size} bytes)")
+
 
 if __name__ == "__main__":
     main()

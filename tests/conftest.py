@@ -55,7 +55,9 @@ def _tail(text: str, n: int = 4000) -> str:
     return text if len(text) <= n else "...\n" + text[-n:]
 
 
-def run_bundle(*args: str, cwd: str | os.PathLike, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+def run_bundle(
+    *args: str, cwd: str | os.PathLike, timeout: float = 600, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run ``python -m monai.bundle run *args`` in ``cwd``; with ``check`` fail the test on a non-zero exit."""
     cmd = [sys.executable, "-m", "monai.bundle", "run", *[str(a) for a in args]]
     proc = subprocess.run(cmd, cwd=cwd, env=bundle_env(), capture_output=True, text=True, timeout=timeout)
@@ -73,7 +75,9 @@ def hippocampus_cases(n: int, start: int = 0) -> list[dict[str, str]]:
     return [{k: str((HIPPOCAMPUS_DIR / v).resolve()) for k, v in case.items()} for case in listed[start : start + n]]
 
 
-def write_datalist(path: Path, training: list[dict], validation: list[dict] | None = None, test: list | None = None) -> Path:
+def write_datalist(
+    path: Path, training: list[dict], validation: list[dict] | None = None, test: list | None = None
+) -> Path:
     """Write a Decathlon-style dataset.json with absolute paths."""
     content: dict = {"name": "bundle-test", "training": training}
     if validation is not None:

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from monai.bundle import ConfigParser
-
 from conftest import CONFIGS, bundle_env
+from monai.bundle import ConfigParser
 
 __all__ = ["run_bundle_command", "save_fresh_checkpoint", "inference_network", "dice"]
 

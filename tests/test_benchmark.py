@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import HIPPOCAMPUS_DIR
 
 from lightmedseg_bundle.benchmarking import LiveTensorMemory

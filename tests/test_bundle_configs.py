@@ -7,9 +7,8 @@ import json
 
 import pytest
 import torch
-from monai.bundle import ConfigParser, ConfigWorkflow
-
 from conftest import CONFIGS, HIPPOCAMPUS_DIR, REPO_ROOT, hippocampus_cases, needs_hippocampus, write_datalist
+from monai.bundle import ConfigParser, ConfigWorkflow
 
 import lightmedseg_bundle
 

@@ -9,7 +9,6 @@ import sys
 
 import pytest
 import torch
-
 from conftest import (
     CONFIGS,
     FAST_TRAIN_ARGS,
@@ -56,7 +55,9 @@ def test_multi_gpu_train_and_evaluate_on_cpu_with_gloo(tmp_path):
         assert re.search(rf"rank {rank}/2: epoch 1/1 done, 1 iterations", output), output[-3000:]
     # StatsHandler, checkpoints and TensorBoard on rank 0 only
     assert len(re.findall(r"Epoch: 1/1, Iter: 1/1 -- train_loss", output)) == 1
-    state = torch.load(bundle_root / "runs" / "training" / "models" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
+    state = torch.load(
+        bundle_root / "runs" / "training" / "models" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True
+    )
     assert state["trainer"]["iteration"] == 1
     assert not any(k.startswith("module.") for k in state["model"])  # saved unwrapped from DDP
     assert (bundle_root / "runs" / "training" / "models" / "model.pt").is_file()

@@ -6,14 +6,7 @@ from __future__ import annotations
 import csv
 import shutil
 
-from conftest import (
-    REPO_ROOT,
-    config_arg,
-    hippocampus_cases,
-    needs_hippocampus,
-    run_bundle,
-    write_datalist,
-)
+from conftest import REPO_ROOT, config_arg, hippocampus_cases, needs_hippocampus, run_bundle, write_datalist
 
 pytestmark = needs_hippocampus
 

@@ -25,7 +25,9 @@ from lightmedseg_bundle.bundle.metrics_report import write_per_case_report
 
 
 def _dataset_json(tmp_path, n=10, validation=None):
-    content = {"training": [{"image": f"./imagesTr/c{i:02d}.nii.gz", "label": f"./labelsTr/c{i:02d}.nii.gz"} for i in range(n)]}
+    content = {
+        "training": [{"image": f"./imagesTr/c{i:02d}.nii.gz", "label": f"./labelsTr/c{i:02d}.nii.gz"} for i in range(n)]
+    }
     if validation is not None:
         content["validation"] = validation
     path = tmp_path / "dataset.json"
@@ -48,7 +50,9 @@ def test_split_is_deterministic_disjoint_and_complete(tmp_path):
 def test_split_uses_the_files_own_validation_list(tmp_path):
     path = _dataset_json(tmp_path, n=4, validation=[{"image": "/abs/v.nii.gz", "label": "/abs/v_seg.nii.gz"}])
     split = train_val_split(path, 0.5, seed=0)
-    assert len(split["training"]) == 4 and split["validation"] == [{"image": "/abs/v.nii.gz", "label": "/abs/v_seg.nii.gz"}]
+    assert len(split["training"]) == 4 and split["validation"] == [
+        {"image": "/abs/v.nii.gz", "label": "/abs/v_seg.nii.gz"}
+    ]
 
 
 def test_split_keeps_one_validation_case_of_a_tiny_list(tmp_path):
@@ -78,10 +82,16 @@ def test_limit_cases():
 def test_image_datalist_from_folder_and_file(tmp_path):
     for name in ("b.nii.gz", "a.nii.gz", "notes.txt"):
         (tmp_path / name).write_bytes(b"")
-    assert image_datalist(str(tmp_path)) == [{"image": str(tmp_path / "a.nii.gz")}, {"image": str(tmp_path / "b.nii.gz")}]
+    assert image_datalist(str(tmp_path)) == [
+        {"image": str(tmp_path / "a.nii.gz")},
+        {"image": str(tmp_path / "b.nii.gz")},
+    ]
     listed = tmp_path / "list.json"
     listed.write_text(json.dumps({"test": ["./a.nii.gz", {"image": "/abs/x.nii.gz"}]}))
-    assert image_datalist(datalist_file=str(listed)) == [{"image": str(tmp_path / "a.nii.gz")}, {"image": "/abs/x.nii.gz"}]
+    assert image_datalist(datalist_file=str(listed)) == [
+        {"image": str(tmp_path / "a.nii.gz")},
+        {"image": "/abs/x.nii.gz"},
+    ]
     with pytest.raises(FileNotFoundError, match="--input_dir"):
         image_datalist(str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="no images"):
@@ -170,7 +180,9 @@ def test_per_case_report_names_the_class_columns(tmp_path):
     (tmp_path / "val_hd95_raw.csv").write_text(
         "filename,class0,class1,mean\n/d/imagesTr/case_1.nii.gz,2.0,3.0,2.5\n/d/imagesTr/case_2.nii.gz,4.0,inf,4.0\n"
     )
-    summary = write_per_case_report(str(tmp_path), {"val_mean_dice": "dice", "val_hd95": "hd95"}, ["anterior", "posterior"])
+    summary = write_per_case_report(
+        str(tmp_path), {"val_mean_dice": "dice", "val_hd95": "hd95"}, ["anterior", "posterior"]
+    )
     assert summary["dice"]["anterior"] == pytest.approx(0.4) and summary["dice"]["posterior"] == pytest.approx(0.7)
     assert summary["hd95"]["posterior"] == pytest.approx(3.0)  # inf (empty prediction) is left out
     with open(tmp_path / "per_case_metrics.csv") as f:

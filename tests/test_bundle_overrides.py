@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import torch
-
 from conftest import (
     CONFIGS,
     FAST_TRAIN_OVERRIDES,
@@ -15,6 +14,7 @@ from conftest import (
     run_bundle,
     write_datalist,
 )
+
 from lightmedseg_bundle.bundle.overrides import unknown_overrides, warn_unknown_overrides
 
 
@@ -29,7 +29,9 @@ def test_unknown_override_ids_are_found_with_close_known_ids():
 
 def test_overrides_are_only_read_from_the_bundle_command_line():
     # monai.bundle.run(...) from Python (MONAI Label): sys.argv is not the bundle's
-    assert warn_unknown_overrides(["/usr/bin/monailabel", "--config_file", str(CONFIGS / "train.json"), "--x", "1"]) == {}
+    assert (
+        warn_unknown_overrides(["/usr/bin/monailabel", "--config_file", str(CONFIGS / "train.json"), "--x", "1"]) == {}
+    )
 
 
 @needs_hippocampus

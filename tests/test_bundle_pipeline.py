@@ -21,7 +21,6 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-
 from conftest import (
     FAST_TRAIN_ARGS,
     REPO_ROOT,
@@ -182,7 +181,9 @@ def test_training_killed_mid_run_resumes_from_its_last_checkpoint(tmp_path):
     common = [str(a) for a in common]
     cmd = [sys.executable, "-m", "monai.bundle", "run", "training", *common, "--epochs", "1000"]
     log = open(tmp_path / "killed_run.log", "w")
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=bundle_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=bundle_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 240
         while not list(ckpt_dir.glob("checkpoint_epoch=*.pt")):
@@ -361,7 +362,11 @@ def test_fine_tuning_starts_from_the_shipped_weights(tmp_path):
     best = float(re.search(r"val_mean_dice best value: ([0-9.]+)", proc.stdout + proc.stderr).group(1))
     assert best > 0.7, f"one epoch from the shipped weights should keep their Dice, got {best}"
     expected = torch.load(shipped, map_location="cpu", weights_only=True)
-    state = torch.load(tmp_path / "bundle" / "runs" / "training" / "models" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
+    state = torch.load(
+        tmp_path / "bundle" / "runs" / "training" / "models" / "checkpoint_epoch=1.pt",
+        map_location="cpu",
+        weights_only=True,
+    )
     assert state["optimizer"]["state"] and all(int(s["step"]) == 1 for s in state["optimizer"]["state"].values())
     assert state["model"].keys() == expected.keys()
     for name, value in state["model"].items():

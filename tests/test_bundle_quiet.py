@@ -7,9 +7,9 @@ import logging
 import re
 import warnings
 
+from conftest import CONFIGS, REPO_ROOT, hippocampus_cases, needs_hippocampus, run_bundle
 from monai.transforms import LoadImaged, Orientationd
 
-from conftest import CONFIGS, REPO_ROOT, hippocampus_cases, needs_hippocampus, run_bundle
 from lightmedseg_bundle.bundle.quiet import KNOWN_HARMLESS_LOGGERS, KNOWN_HARMLESS_WARNINGS
 
 

@@ -11,7 +11,6 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-
 from conftest import (
     BRATS_DIR,
     FAST_TRAIN_ARGS,
@@ -49,7 +48,9 @@ def test_brats_overlay_trains_evaluates_and_infers_on_real_two_channel_data(tmp_
         cwd=tmp_path,
     )  # fmt: skip
     assert re.search(r"val_mean_dice: \d", proc.stdout)
-    assert torch.load(bundle_root / "runs" / "training" / "models" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
+    assert torch.load(
+        bundle_root / "runs" / "training" / "models" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True
+    )
 
     output_dir = tmp_path / "eval"
     run_bundle(

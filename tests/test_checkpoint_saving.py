@@ -16,8 +16,7 @@ import torch
 
 from lightmedseg_bundle.bundle import AtomicCheckpointSaver, latest_checkpoint
 
-CHILD = textwrap.dedent(
-    """
+CHILD = textwrap.dedent("""
     import os, sys
     import torch
     from ignite.engine import Engine
@@ -49,12 +48,13 @@ CHILD = textwrap.dedent(
         save_dir, {"model": net}, save_key_metric=True, key_metric_name="score", key_metric_filename="model.pt"
     ).attach(engine)
     engine.run([0], max_epochs=3)
-    """
-)
+    """)
 
 
 def _run_child(save_dir, die_at_save: int) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CHILD, str(save_dir), str(die_at_save)], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, str(save_dir), str(die_at_save)], capture_output=True, text=True, check=False
+    )
 
 
 def _weight(path) -> float:

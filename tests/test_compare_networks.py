@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-
 from conftest import HIPPOCAMPUS_DIR, REPO_ROOT, needs_hippocampus
 
 SCRIPT = REPO_ROOT / "scripts" / "compare_networks.py"

@@ -10,12 +10,12 @@ import sys
 
 import pytest
 import torch
+from conftest import CONFIGS, HIPPOCAMPUS_DIR, REPO_ROOT, needs_hippocampus
 from monai.bundle import ConfigParser
 from torch.utils.flop_counter import FlopCounterMode
 
 from lightmedseg_bundle.cpu import optimize_for_cpu, register_flop_formulas
 from lightmedseg_bundle.cpu.kernels import OneDNNConv3d, PatchExpandConv3d, PointwiseConv3d
-from conftest import CONFIGS, HIPPOCAMPUS_DIR, REPO_ROOT, needs_hippocampus
 
 #: each network as a config overlay on train.json (LightMedSeg: train.json itself), with an input size it accepts
 NETWORK_OVERLAYS = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 
 import torch
-
 from conftest import REPO_ROOT
 
 spec = importlib.util.spec_from_file_location("cross_validation", REPO_ROOT / "scripts" / "cross_validation.py")

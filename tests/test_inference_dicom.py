@@ -17,10 +17,10 @@ import itk
 import nibabel as nib
 import numpy as np
 import pytest
-from monai.transforms import LoadImage
-
 from conftest import HIPPOCAMPUS_DIR, config_arg, needs_hippocampus
 from inference_helpers import run_bundle_command, save_fresh_checkpoint
+from monai.transforms import LoadImage
+
 from lightmedseg_bundle.inference import dicom_series_datalist
 
 hd = pytest.importorskip("highdicom", reason="DICOM-SEG output needs highdicom (pip install highdicom)")

@@ -15,9 +15,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-
 from conftest import CONFIGS, HIPPOCAMPUS_DIR, REPO_ROOT, config_arg, needs_hippocampus
 from inference_helpers import dice, inference_network, run_bundle_command, save_fresh_checkpoint
+
 from lightmedseg_bundle.inference import ONNX_EXPORT_COMMAND, OnnxPredictor
 
 CASES = "hippocampus_00[13].nii.gz"  # two real cases of imagesTr, by glob pattern (nothing is copied)

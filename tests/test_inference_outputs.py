@@ -11,8 +11,16 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from conftest import (
+    CONFIGS,
+    HIPPOCAMPUS_DIR,
+    REPO_ROOT,
+    hippocampus_cases,
+    needs_hippocampus,
+    run_bundle,
+    write_datalist,
+)
 
-from conftest import CONFIGS, HIPPOCAMPUS_DIR, REPO_ROOT, hippocampus_cases, needs_hippocampus, run_bundle, write_datalist
 from lightmedseg_bundle.inference.atomic_output import PARTIAL_PREFIX, atomic_image_writer
 
 
@@ -52,7 +60,9 @@ def test_same_file_names_in_different_folders_keep_their_folders_and_are_not_ove
     assert {name: (out / name).read_bytes() for name in written} == before
 
     replaced = _infer(tmp_path, "--datalist_file", datalist, "--output_dir", out, "--overwrite", "true")
-    assert replaced.stdout.count("--overwrite true: replacing") + replaced.stderr.count("--overwrite true: replacing") == 2
+    assert (
+        replaced.stdout.count("--overwrite true: replacing") + replaced.stderr.count("--overwrite true: replacing") == 2
+    )
     assert not list(out.rglob(f"{PARTIAL_PREFIX}*"))
 
 

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import HIPPOCAMPUS_DIR, config_arg, needs_hippocampus, write_datalist
 from inference_helpers import inference_network, run_bundle_command, save_fresh_checkpoint
+
 from lightmedseg_bundle.inference import predict_priors
 
 pytestmark = needs_hippocampus

@@ -16,13 +16,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from conftest import HIPPOCAMPUS_DIR, config_arg, needs_hippocampus
 from ignite.engine import Engine
+from inference_helpers import run_bundle_command, save_fresh_checkpoint
 from matplotlib.image import imread
 from monai.data import MetaTensor
 from scipy import ndimage
 
-from conftest import HIPPOCAMPUS_DIR, config_arg, needs_hippocampus
-from inference_helpers import run_bundle_command, save_fresh_checkpoint
 from lightmedseg_bundle.inference import QCReport, flip_disagreement, mc_dropout_variance, uncertainty_score
 from lightmedseg_bundle.inference.qc_metrics import intensity_flags, region_masks, region_statistics, voxel_volume_ml
 

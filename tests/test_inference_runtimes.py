@@ -13,10 +13,10 @@ import sys
 
 import pytest
 import torch
-from monai.inferers import SlidingWindowInferer
-
 from conftest import CONFIGS, HIPPOCAMPUS_DIR, REPO_ROOT, bundle_env, needs_hippocampus
 from inference_helpers import inference_network
+from monai.inferers import SlidingWindowInferer
+
 from lightmedseg_bundle.inference import OnnxPredictor
 
 SCRIPT = REPO_ROOT / "scripts" / "benchmark_runtimes.py"

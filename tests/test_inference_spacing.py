@@ -8,15 +8,16 @@ import shutil
 
 import nibabel as nib
 import numpy as np
-from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, Spacingd
-
 from conftest import CONFIGS, REPO_ROOT, hippocampus_cases, needs_hippocampus, run_bundle
+from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, Spacingd
 
 ANISOTROPIC = (0.75, 1.0, 1.6)
 
 
 def _mean_dice(pred: np.ndarray, label: np.ndarray) -> float:
-    return float(np.mean([2 * ((pred == c) & (label == c)).sum() / ((pred == c).sum() + (label == c).sum()) for c in (1, 2)]))
+    return float(
+        np.mean([2 * ((pred == c) & (label == c)).sum() / ((pred == c).sum() + (label == c).sum()) for c in (1, 2)])
+    )
 
 
 @needs_hippocampus

@@ -10,12 +10,7 @@ import pytest
 import torch
 
 from lightmedseg_bundle.networks import LightMedSeg
-from lightmedseg_bundle.networks.blocks import (
-    AdaptiveDecoderStage,
-    GhostConv3d,
-    SkipRouter,
-    SpatialPositionBias,
-)
+from lightmedseg_bundle.networks.blocks import AdaptiveDecoderStage, GhostConv3d, SkipRouter, SpatialPositionBias
 
 ARCHITECTURE_DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 
@@ -158,7 +153,10 @@ def test_wider_preset_is_configurable():
     net = LightMedSeg(in_channels=4, out_channels=3, channels=(16, 32, 64, 128)).eval()
     with torch.no_grad():
         assert net(torch.randn(1, 4, 32, 32, 32)).shape == (1, 3, 32, 32, 32)
-    assert sum(p.numel() for p in net.parameters()) > sum(p.numel() for p in LightMedSeg(in_channels=4, out_channels=3).parameters()) * 3
+    assert (
+        sum(p.numel() for p in net.parameters())
+        > sum(p.numel() for p in LightMedSeg(in_channels=4, out_channels=3).parameters()) * 3
+    )
 
 
 def test_routed_sources_equal_projecting_then_resampling():

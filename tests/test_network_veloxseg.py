@@ -166,8 +166,11 @@ def test_enabling_sdkt_leaves_the_network_unchanged():
 def test_sdkt_overlay_builds_the_loss():
     parser = ConfigParser()
     parser.read_config(
-        [str(CONFIGS / "train.json"), str(CONFIGS / "networks" / "veloxseg.json"),
-         str(CONFIGS / "losses" / "veloxseg_sdkt.json")]
+        [
+            str(CONFIGS / "train.json"),
+            str(CONFIGS / "networks" / "veloxseg.json"),
+            str(CONFIGS / "losses" / "veloxseg_sdkt.json"),
+        ]
     )
     parser["device"] = "$torch.device('cpu')"
     loss = parser.get_parsed_content("loss")

@@ -259,7 +259,7 @@ def _make_github_certificate(folder: Path) -> tuple[Path, Path, Path]:
             public_key=ca_key.public_key(),
             serial_number=x509.random_serial_number(),
             **validity,
-        )  # fmt: skip
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -272,7 +272,7 @@ def _make_github_certificate(folder: Path) -> tuple[Path, Path, Path]:
                 key_agreement=False,
                 encipher_only=False,
                 decipher_only=False,
-            ),  # fmt: skip
+            ),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
@@ -285,7 +285,7 @@ def _make_github_certificate(folder: Path) -> tuple[Path, Path, Path]:
             public_key=key.public_key(),
             serial_number=x509.random_serial_number(),
             **validity,
-        )  # fmt: skip
+        )
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("github.com")]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -501,7 +501,9 @@ def test_install_runs_as_a_plain_file_without_the_package(release, tmp_path):
     bundle_dir = tmp_path / "bundles"
     args = ["--name", BUNDLE_NAME, "--version", VERSION, "--bundle_dir", str(bundle_dir), "--zip", str(release["zip"])]
     env = {**os.environ, "PYTHONPATH": str(blocker.parent)}
-    done = subprocess.run([sys.executable, "install.py", *args], cwd=script_dir, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "install.py", *args], cwd=script_dir, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert (bundle_dir / BUNDLE_NAME / "models" / "model.pt").read_bytes() == WEIGHTS.read_bytes()
 

@@ -25,9 +25,9 @@ from lightmedseg_bundle.release import (
     BUNDLE_NAME,
     LARGE_FILES,
     build_release_zip,
+    file_hash,
     read_large_files,
     read_sha256_file,
-    file_hash,
     verify_large_files,
     zip_name,
 )

@@ -132,8 +132,10 @@ def _fold_split(
     split: dict[str, list[dict]] = {"training": [], "validation": []}
     for case in cases:
         split["validation" if os.path.normpath(case["image"]) in held_out else "training"].append(case)
-    logger.info(f"{datalist_file}: fold {fold} of {folds_file}, {len(split['training'])} training / "
-                f"{len(split['validation'])} validation")
+    logger.info(
+        f"{datalist_file}: fold {fold} of {folds_file}, {len(split['training'])} training / "
+        f"{len(split['validation'])} validation"
+    )
     return split
 
 

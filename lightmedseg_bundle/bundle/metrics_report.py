@@ -43,10 +43,7 @@ def _nanmean(values: Sequence[float]) -> float:
 
 
 def write_per_case_report(
-    save_dir: str,
-    metrics: Mapping[str, str],
-    class_names: Sequence[str],
-    delimiter: str = ",",
+    save_dir: str, metrics: Mapping[str, str], class_names: Sequence[str], delimiter: str = ","
 ) -> dict[str, dict[str, float]]:
     """Join ``<metric>_raw.csv`` files in ``save_dir`` into ``per_case_metrics.csv`` and ``per_class_metrics.csv``.
 

@@ -14,7 +14,7 @@ __all__ = ["KNOWN_HARMLESS_WARNINGS", "KNOWN_HARMLESS_LOGGERS", "silence_known_h
 KNOWN_HARMLESS_LOGGERS = {
     # monai.data.nvimgcodec_pydicom_plugin.register_as_decoder_plugin logs a warning every time a LoadImage(d)
     # builds its readers on a machine without nvImageCodec (the GPU DICOM decoder): pydicom decodes instead
-    "monai.data.nvimgcodec_pydicom_plugin": logging.ERROR,
+    "monai.data.nvimgcodec_pydicom_plugin": logging.ERROR
 }
 
 KNOWN_HARMLESS_WARNINGS = (

@@ -38,9 +38,11 @@ def _plain_channels_last(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any,
     """5D inputs as plain tensors (a MONAI ``MetaTensor`` sends every op of the network through Python's
     ``__torch_function__``) in the channels-last layout."""
     return tuple(
-        a.as_subclass(torch.Tensor).contiguous(memory_format=torch.channels_last_3d)
-        if isinstance(a, torch.Tensor) and a.dim() == 5
-        else a
+        (
+            a.as_subclass(torch.Tensor).contiguous(memory_format=torch.channels_last_3d)
+            if isinstance(a, torch.Tensor) and a.dim() == 5
+            else a
+        )
         for a in args
     )
 

@@ -71,12 +71,7 @@ def validated_datalist(
 
 
 def _case_problems(
-    index: int,
-    case: dict,
-    image_key: str,
-    label_key: str | None,
-    num_channels: int | None,
-    affine_atol: float,
+    index: int, case: dict, image_key: str, label_key: str | None, num_channels: int | None, affine_atol: float
 ) -> list[str]:
     """Describe everything wrong with case ``index`` of a datalist."""
     keys = [image_key] if label_key is None else [image_key, label_key]

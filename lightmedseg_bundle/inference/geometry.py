@@ -13,7 +13,7 @@ from collections.abc import Hashable
 import numpy as np
 import torch
 from monai.data import MetaTensor
-from monai.transforms import InvertibleTransform, Invertd
+from monai.transforms import Invertd, InvertibleTransform
 from monai.utils import SpaceKeys
 
 __all__ = ["normalised_to_world", "ras_to_lps", "invert_to_input"]

@@ -15,7 +15,7 @@ __all__ = ["OnnxPredictor", "ONNX_EXPORT_COMMAND"]
 #: the command that writes ``models/model.onnx`` from ``models/model.pt`` (run from the bundle root)
 ONNX_EXPORT_COMMAND = (
     "python -m monai.bundle onnx_export --net_id network_def --filepath models/model.onnx "
-    "--ckpt_file models/model.pt --config_file configs/inference.json --input_shape \"[1,1,32,32,32]\" "
+    '--ckpt_file models/model.pt --config_file configs/inference.json --input_shape "[1,1,32,32,32]" '
     "--use_trace True --converter_kwargs \"{'dynamo': False, 'opset_version': 17, 'input_names': ['image'], "
     "'output_names': ['pred'], 'dynamic_axes': {'image': [0, 2, 3, 4], 'pred': [0, 2, 3, 4]}}\""
 )

@@ -27,10 +27,10 @@ from monai.data import MetaTensor
 from monai.transforms import InvertibleTransform, LoadImage
 from monai.utils import ImageMetaKey
 
+from ..data.case_names import case_name
 from .atomic_output import atomic_path
 from .engine_outputs import case_outputs
 from .geometry import invert_to_input
-from ..data.case_names import case_name
 from .output_layout import case_output_path
 from .qc_metrics import intensity_flags, intensity_statistics, region_masks, region_statistics, voxel_volume_ml
 from .qc_overlay import save_qc_overlay

@@ -94,9 +94,7 @@ class LightMedSeg(nn.Module):
         if conv_type not in ("ghost", "standard"):
             raise ValueError(f"`conv_type` must be 'ghost' or 'standard', got {conv_type!r}.")
         if head_upsample not in ("transposed", "trilinear", "refined"):
-            raise ValueError(
-                f"`head_upsample` must be 'transposed', 'trilinear' or 'refined', got {head_upsample!r}."
-            )
+            raise ValueError(f"`head_upsample` must be 'transposed', 'trilinear' or 'refined', got {head_upsample!r}.")
         c1, c2, c3, c4 = (int(c) for c in channels)
         self.in_channels = in_channels
         self.out_channels = out_channels

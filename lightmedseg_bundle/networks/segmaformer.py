@@ -110,9 +110,11 @@ class SegMaFormer(nn.Module):
             blocks = [
                 HybridEncoderBlock(
                     width,
-                    MambaLayer(width, state_size, expand, reduction=mamba_reductions[i], chunk_size=chunk_size)
-                    if i < num_mamba_stages
-                    else RoPESelfAttention(width, width // head_dim),
+                    (
+                        MambaLayer(width, state_size, expand, reduction=mamba_reductions[i], chunk_size=chunk_size)
+                        if i < num_mamba_stages
+                        else RoPESelfAttention(width, width // head_dim)
+                    ),
                     mlp_ratio,
                 )
                 for _ in range(depth)

@@ -97,8 +97,12 @@ class VeloxSeg(nn.Module):
         if num_stages < 2:
             raise ValueError(f"`channels` needs at least 2 stages, got {tuple(channels)}.")
         per_stage = {
-            "strides": strides, "group_widths": group_widths, "expansions": expansions, "num_heads": num_heads,
-            "head_dims": head_dims, "num_scales": num_scales,
+            "strides": strides,
+            "group_widths": group_widths,
+            "expansions": expansions,
+            "num_heads": num_heads,
+            "head_dims": head_dims,
+            "num_scales": num_scales,
         }
         for name, values in per_stage.items():
             if len(values) != num_stages or min(values) < 1:
@@ -123,8 +127,20 @@ class VeloxSeg(nn.Module):
         self.size_divisible = math.prod(strides)
 
         self.encoder = DualStreamEncoder(
-            modality_channels, channels, strides, kernel_sizes, group_widths, expansions, num_heads, head_dims,
-            num_scales, window_size, depth, dropout, norm, act,
+            modality_channels,
+            channels,
+            strides,
+            kernel_sizes,
+            group_widths,
+            expansions,
+            num_heads,
+            head_dims,
+            num_scales,
+            window_size,
+            depth,
+            dropout,
+            norm,
+            act,
         )
         self.ups = nn.ModuleList(
             UpConv(channels[i + 1], channels[i], strides[i + 1], norm) for i in range(num_stages - 1)

@@ -133,7 +133,9 @@ def model_info_checksum(model_info: str, name: str, version: str | None) -> tupl
     digest = entry["checksum"].strip().lower()
     hash_type = entry.get("hash_type") or {64: "sha256", 32: "md5"}.get(len(digest), "")
     if hash_type not in ("sha256", "md5") or len(digest) != {"sha256": 64, "md5": 32}[hash_type]:
-        raise BundleInstallError(f"{model_info}: the checksum of {name}_v{version} is neither sha256 nor md5: {digest!r}")
+        raise BundleInstallError(
+            f"{model_info}: the checksum of {name}_v{version} is neither sha256 nor md5: {digest!r}"
+        )
     return hash_type, digest
 
 
@@ -308,8 +310,11 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--source", choices=["github", "huggingface_hub"], help="as for monai.bundle download")
     parser.add_argument("--repo", help="owner/repo/tag for github, owner/repo for huggingface_hub")
     parser.add_argument("--sha256", help="expected sha256 of the zip (default: read from <zip url>.sha256)")
-    parser.add_argument("--model_info", help="model_info.json (path or URL) holding the zip's checksum, kept apart "
-                        "from the zip's host, e.g. the model zoo's models/model_info.json")
+    parser.add_argument(
+        "--model_info",
+        help="model_info.json (path or URL) holding the zip's checksum, kept apart "
+        "from the zip's host, e.g. the model zoo's models/model_info.json",
+    )
     parser.add_argument("--no_checksum", action="store_true", help="do not check the zip's sha256 (trusted zips only)")
     parser.add_argument("--overwrite", action="store_true", help="replace an installed bundle")
     parser.add_argument("--progress", action="store_true", help="show download progress bars")

@@ -39,6 +39,7 @@ else:
 
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
+
 from monailabel.client import MONAILabelClient  # noqa: E402
 from monailabel.client.client import MONAILabelUtils  # noqa: E402
 
@@ -268,6 +269,7 @@ def test_epistemic_scoring_sets_network_dropout(hippocampus):
     """The app's scoring task (as built by monaibundle's main.py) sets network_def#dropout; the network takes it."""
     import torch
     from monai.transforms import Invertd, SaveImaged
+
     from monailabel.tasks.infer.bundle import BundleInferTask
 
     task = BundleInferTask(str(hippocampus.bundle), {}, train_mode=True, skip_writer=True, dropout=0.2,

@@ -5,7 +5,6 @@ import math
 import torch
 from torch import nn
 
-
 __all__ = ["GhostConv3d", "get_projection_conv"]
 
 
@@ -31,9 +30,7 @@ class GhostConv3d(nn.Module):
         primary_channels = math.ceil(out_channels / ratio)
         self.out_channels = out_channels
         self.primary = nn.Conv3d(in_channels, primary_channels, kernel_size, stride, padding=kernel_size // 2)
-        self.cheap = nn.Conv3d(
-            primary_channels, primary_channels * (ratio - 1), 3, padding=1, groups=primary_channels
-        )
+        self.cheap = nn.Conv3d(primary_channels, primary_channels * (ratio - 1), 3, padding=1, groups=primary_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         primary = self.primary(x)

@@ -4,7 +4,6 @@ import torch
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from torch import nn
 
-
 __all__ = ["GlobalAnchorDetector"]
 
 

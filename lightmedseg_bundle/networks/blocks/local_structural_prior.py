@@ -4,7 +4,6 @@ import torch
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from torch import nn
 
-
 __all__ = ["LocalStructuralPrior"]
 
 
@@ -24,9 +23,7 @@ class LocalStructuralPrior(nn.Module):
         act: activation type and arguments. Defaults to SiLU.
     """
 
-    def __init__(
-        self, channels: int, norm: tuple | str = ("group", {"num_groups": 4}), act: tuple | str = "swish"
-    ):
+    def __init__(self, channels: int, norm: tuple | str = ("group", {"num_groups": 4}), act: tuple | str = "swish"):
         super().__init__()
         self.channels = channels
         # Branch 1: texture map

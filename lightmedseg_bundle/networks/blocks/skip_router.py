@@ -5,7 +5,6 @@ import torch.nn.functional as F
 from monai.networks.layers.utils import get_act_layer
 from torch import nn
 
-
 __all__ = ["SkipRouter", "AlignedSkip"]
 
 

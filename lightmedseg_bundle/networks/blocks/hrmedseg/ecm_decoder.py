@@ -3,8 +3,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .fourier_position_embedding import FourierPositionEmbedding3d
 from ..channel_layer_norm import ChannelLayerNorm
+from .fourier_position_embedding import FourierPositionEmbedding3d
 from .two_way_transformer import TwoWayTransformer
 
 __all__ = ["ECMDecoder"]

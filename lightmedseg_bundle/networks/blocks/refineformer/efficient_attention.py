@@ -55,4 +55,3 @@ class EfficientAttention3d(nn.Module):
         k, v = self.key_value(self.reduction(context)).chunk(2, dim=-1)  # (B, M, C) each
         out = F.scaled_dot_product_attention(q, self.split_heads(k), self.split_heads(v))  # (B, h, N, C/h)
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
-

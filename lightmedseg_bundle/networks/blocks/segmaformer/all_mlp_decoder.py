@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from torch import nn
 
-
 __all__ = ["AllMLPDecoder"]
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 from monai.networks.layers.utils import get_norm_layer
 from torch import nn
 
-
 __all__ = ["DownConv"]
 
 

@@ -77,8 +77,16 @@ class DualStreamEncoder(nn.Module):
         self.attention_stages = nn.ModuleList(
             nn.ModuleList(
                 PWATransformerBlock(
-                    channels[i], num_modalities, num_heads[i], head_dims[i], num_scales[i], window_size,
-                    i == num_stages - 1, expansions[i], dropout, act,
+                    channels[i],
+                    num_modalities,
+                    num_heads[i],
+                    head_dims[i],
+                    num_scales[i],
+                    window_size,
+                    i == num_stages - 1,
+                    expansions[i],
+                    dropout,
+                    act,
                 )
                 for _ in range(depth)
             )
@@ -89,9 +97,7 @@ class DualStreamEncoder(nn.Module):
             for c in channels
         )
         widths = [sum(self.modality_channels), *channels]
-        self.downs = nn.ModuleList(
-            DownConv(widths[i], widths[i + 1], strides[i], norm) for i in range(num_stages)
-        )
+        self.downs = nn.ModuleList(DownConv(widths[i], widths[i + 1], strides[i], norm) for i in range(num_stages))
         self.conv_stages = nn.ModuleList(
             nn.Sequential(
                 *(

@@ -108,9 +108,7 @@ class PairedWindowAttention(nn.Module):
         """Attention of one scale; inputs per modality (B, heads * c, D, H, W), outputs (B, heads * c_v, D, H, W)."""
         size = list(qs[0].shape[2:])
         if pool > 1:
-            qs, ks, vs = (
-                [F.max_pool3d(t, pool, pool, ceil_mode=True) for t in ts] for ts in (qs, ks, vs)
-            )
+            qs, ks, vs = ([F.max_pool3d(t, pool, pool, ceil_mode=True) for t in ts] for ts in (qs, ks, vs))
         grid = list(qs[0].shape[2:])  # pooled grid
         window = grid if self.global_window else [min(self.window_size, n) for n in grid]
         pad = [(-n) % w for n, w in zip(grid, window)]
@@ -127,9 +125,7 @@ class PairedWindowAttention(nn.Module):
             valid = window_partition(F.pad(q.new_ones(1, 1, *grid), widths), window, 1)  # (nW, 1, T, 1)
             valid = valid.transpose(2, 3).repeat(batch, 1, 1, self.num_modalities)  # (B nW, 1, 1, M T)
             mask = mask.masked_fill(valid == 0, torch.finfo(q.dtype).min)  # padded keys: (B nW, heads, M T, M T)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
-        )
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
         outs = []
         for part in out.chunk(self.num_modalities, dim=2):
             part = window_reverse(part, window, batch, padded)[:, :, : grid[0], : grid[1], : grid[2]]
