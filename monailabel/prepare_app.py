@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -187,7 +186,7 @@ def write_metadata(
         pred["num_channels"] = int(parser.get_parsed_content("out_channels"))
         pred["channel_def"] = {"0": "background", **{str(i + 1): n for i, n in enumerate(class_names)}}
     if task:
-        metadata["description"] = f"{metadata.get('description', '')} MONAI Label copy with the '{task}' overlay."
+        metadata["description"] = f"{metadata.get('description', '')} MONAI Label copy with the {task!r} overlay."
     text = json.dumps(metadata, indent=4) + "\n"
     (dest / "configs" / "metadata.json").write_text(text)
     (dest / "metadata.json").write_text(text)

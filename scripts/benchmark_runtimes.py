@@ -19,9 +19,10 @@ Two workloads, each runtime measured on each in a fresh worker subprocess (this 
 
 Runtimes: ``eager`` (the ``network_def`` of ``configs/inference.json`` with the CPU pass, as that config runs it
 on a CPU, in eval mode under ``torch.inference_mode()``), ``torchscript`` (``torch.jit.script`` of the plain
-network, what ``monai.bundle ckpt_export`` writes) and ``onnxruntime`` (the CPU execution provider, through ``lightmedseg_bundle.inference.OnnxPredictor``,
-on the file that ``python -m monai.bundle onnx_export --args_file configs/onnx_export.json`` writes; the
-script runs that command once per input channel count). Every runtime uses ``--threads`` threads.
+network, what ``monai.bundle ckpt_export`` writes) and ``onnxruntime`` (the CPU execution provider, through
+``lightmedseg_bundle.inference.OnnxPredictor``, on the file that
+``python -m monai.bundle onnx_export --args_file configs/onnx_export.json`` writes; the script runs that command
+once per input channel count). Every runtime uses ``--threads`` threads.
 
 Peak RSS: the worker's ``VmHWM``, reset through ``/proc/self/clear_refs`` after the inputs are loaded, the
 runtime built and the warm-up passes run, so it is the peak of the timed passes; the increase is over the RSS
@@ -115,12 +116,12 @@ def _large_volume(size: Sequence[int], source: str, brats_dir: Path) -> torch.Te
     else:
         data = np.random.default_rng(0).normal(size=(4, *size)).astype(np.float32)
     brain = data != data.reshape(4, -1).min(axis=1)[:, None, None, None]  # background at each channel's minimum
-    for channel, mask in zip(data, brain):
+    for channel, mask in zip(data, brain, strict=True):
         values = channel[mask]
         channel[mask] = (values - values.mean()) / max(float(values.std()), 1e-8)
         channel[~mask] = 0.0
     padded = [-(-s // 16) * 16 for s in data.shape[1:]]
-    pad = [(0, 0)] + [((p - s) // 2, p - s - (p - s) // 2) for p, s in zip(padded, data.shape[1:])]
+    pad = [(0, 0)] + [((p - s) // 2, p - s - (p - s) // 2) for p, s in zip(padded, data.shape[1:], strict=True)]
     return torch.from_numpy(np.pad(data, pad))[None]
 
 
@@ -193,7 +194,7 @@ def export_onnx(model_dir: Path, in_channels: int, ckpt: Path | None) -> Path:
         ckpt_file = model_dir / f"fresh_{in_channels}ch.pt"
         torch.save(_network(in_channels, None).state_dict(), ckpt_file)
     target = model_dir / f"model_{in_channels}ch.onnx"
-    config_file = "[" + ",".join(f"'{CONFIGS / c}'" for c in _configs(in_channels)) + "]"
+    config_file = "[" + ",".join(repr(str(CONFIGS / c)) for c in _configs(in_channels)) + "]"
     command = [
         sys.executable, "-m", "monai.bundle", "onnx_export", "--args_file", str(CONFIGS / "onnx_export.json"),
         "--config_file", config_file, "--ckpt_file", str(ckpt_file), "--filepath", str(target),

@@ -14,8 +14,8 @@ For each network NAME (``lightmedseg`` is the bundle's default network; any othe
    cases after ``validate#preprocessing``; per-case latency is the median wall time of the sliding-window pass,
    after one untimed pass.
 
-``--shipped`` adds the row ``lightmedseg_shipped`` for the shipped ``models/model.pt`` (steps 2 and 3 only). Each network's result is
-kept in ``WORK/NAME/result.json``; ``--reuse`` skips networks whose result was made with the same epochs and
+``--shipped`` adds the row ``lightmedseg_shipped`` for the shipped ``models/model.pt`` (steps 2 and 3 only). Each
+network's result is kept in ``WORK/NAME/result.json``; ``--reuse`` skips networks whose result was made with the same epochs and
 threads, so networks can be added one at a time. The table goes between ``<!-- comparison:start -->`` and
 ``<!-- comparison:end -->`` of ``--output`` (replaced if present, else appended; the rest of the file is kept).
 
@@ -70,7 +70,7 @@ def checkpoint_dir(name: str, work_dir: Path) -> Path:
 
 
 def _config_arg(files: Sequence[str]) -> str:
-    return "[" + ",".join(f"'{f}'" for f in files) + "]"
+    return "[" + ",".join(repr(str(f)) for f in files) + "]"
 
 
 def _common_overrides(args: argparse.Namespace, ckpt_dir: Path) -> list[str]:

@@ -87,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         output = save_overlay_png(case["image"], case["label"], pred_path, args.output, num_slices=args.num_slices)
     print(
         json.dumps(
-            {"figure": str(output), "case": name, **{f"dice_{n}": round(d, 4) for n, d in zip(CLASS_NAMES, dice)}},
+            {
+                "figure": str(output),
+                "case": name,
+                **{f"dice_{n}": round(d, 4) for n, d in zip(CLASS_NAMES, dice, strict=True)},
+            },
             indent=2,
         )
     )

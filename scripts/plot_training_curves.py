@@ -83,7 +83,7 @@ def epoch_losses(
     ``iteration_epochs`` is the fractional epoch of each iteration (for a shared x axis)."""
     loss = scalars.get(LOSS_TAG)
     if not loss:
-        raise ValueError(f"no '{LOSS_TAG}' scalars in the event files")
+        raise ValueError(f"no {LOSS_TAG!r} scalars in the event files")
     steps = np.array([s for s, _, _ in loss])
     values = np.array([v for _, _, v in loss])
     if iterations_per_epoch:
@@ -95,7 +95,7 @@ def epoch_losses(
         index = [min(bisect.bisect_left(end_times, w), len(end_times) - 1) for _, w, _ in loss]
         epoch_of = np.array([end_epochs[i] for i in index])
     else:
-        raise ValueError(f"no '{TRAIN_DICE_TAG}' scalars to find epoch ends: give --iterations_per_epoch")
+        raise ValueError(f"no {TRAIN_DICE_TAG!r} scalars to find epoch ends: give --iterations_per_epoch")
     epochs = np.unique(epoch_of)
     means = np.array([values[epoch_of == e].mean() for e in epochs])
     fractional = np.empty(len(steps), dtype=float)

@@ -40,7 +40,7 @@ needs_brats = pytest.mark.skipif(
 def config_arg(*names: str) -> str:
     """``--config_file`` value for one or several configs, as absolute paths (a list literal when several)."""
     paths = [str(CONFIGS / n) for n in names]
-    return paths[0] if len(paths) == 1 else "[" + ",".join(f"'{p}'" for p in paths) + "]"
+    return paths[0] if len(paths) == 1 else "[" + ",".join(repr(p) for p in paths) + "]"
 
 
 def bundle_env() -> dict[str, str]:

@@ -98,8 +98,11 @@ def test_image_datalist_from_folder_and_file(tmp_path):
         image_datalist(str(tmp_path), pattern="*.mha")
 
 
-@pytest.mark.parametrize("value, expected", [(True, True), ("true", True), ("True", True), (1, True), ("yes", True),
-                                             (False, False), ("false", False), ("False", False), (0, False), (None, False)])  # fmt: skip
+TRUE_VALUES = [True, "true", "True", 1, "yes"]
+FALSE_VALUES = [False, "false", "False", 0, None]
+
+
+@pytest.mark.parametrize("value, expected", [(v, True) for v in TRUE_VALUES] + [(v, False) for v in FALSE_VALUES])
 def test_as_bool(value, expected):
     assert as_bool(value) is expected
 

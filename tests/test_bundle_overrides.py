@@ -19,7 +19,7 @@ from lightmedseg_bundle.bundle.overrides import unknown_overrides, warn_unknown_
 
 
 def test_unknown_override_ids_are_found_with_close_known_ids():
-    argv = ["training", "--config_file", f"['{CONFIGS / 'train.json'}','{CONFIGS / 'evaluate.json'}']",
+    argv = ["training", "--config_file", str([str(CONFIGS / "train.json"), str(CONFIGS / "evaluate.json")]),
             "--max_epoch", "2", "--epochs=3", "--train#trainer#max_epochs", "4", "--tta", "true",
             "--validate#no_such_part", "1", "--meta_file", "configs/metadata.json"]  # fmt: skip
     unknown = unknown_overrides(argv)

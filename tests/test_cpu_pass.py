@@ -54,20 +54,23 @@ def test_pass_leaves_outputs_gradients_and_state_dict_as_they_are(name):
     assert swapped, f"the pass found no convolution to speed up in {name}"
 
     x = torch.randn(2, 1, *size)
-    plain.eval(), fast.eval()
+    plain.eval()
+    fast.eval()
     with torch.no_grad():
         torch.testing.assert_close(fast(x), plain(x), **TOLERANCE)
 
-    plain.train(), fast.train()
+    plain.train()
+    fast.train()
     torch.manual_seed(1)
     plain_loss = plain(x).square().mean()
     torch.manual_seed(1)
     fast_loss = fast(x).square().mean()
-    plain_loss.backward(), fast_loss.backward()
+    plain_loss.backward()
+    fast_loss.backward()
     # channels-last oneDNN sums a weight gradient over the voxels in another order: float32 rounding of up to ~4e-5
     # of the largest gradient (UNet; against a float64 reference), so the bound is relative to that scale
     scale = max(p.grad.abs().max() for p in plain.parameters())
-    for (key, p), f in zip(plain.named_parameters(), fast.parameters()):
+    for (key, p), f in zip(plain.named_parameters(), fast.parameters(), strict=True):
         assert f.grad is not None, key
         difference = (f.grad - p.grad).abs().max()
         assert difference <= 2e-4 * scale, f"gradient of {key} differs by {difference:.2e} (largest: {scale:.2e})"

@@ -18,7 +18,7 @@ def test_a_fold_with_a_checkpoint_resumes_through_the_bundles_resume(tmp_path, m
     cross_validation.train(tmp_path, 2, ["--epochs", "3"])
     torch.save({"model": {}}, tmp_path / "fold2" / "checkpoint_epoch=1.pt")
     cross_validation.train(tmp_path, 2, [])
-    first, again = (dict(zip(c[4::2], c[5::2])) for c in commands)
+    first, again = (dict(zip(c[4::2], c[5::2], strict=True)) for c in commands)
     assert first["--fold"] == again["--fold"] == "2"
     assert first["--resume"] == "false" and again["--resume"] == "true"
     assert first["--ckpt_dir"] == again["--ckpt_dir"] == str(tmp_path / "fold2") and first["--epochs"] == "3"

@@ -11,15 +11,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import (
-    CONFIGS,
-    HIPPOCAMPUS_DIR,
-    REPO_ROOT,
-    hippocampus_cases,
-    needs_hippocampus,
-    run_bundle,
-    write_datalist,
-)
+from conftest import CONFIGS, REPO_ROOT, hippocampus_cases, needs_hippocampus, run_bundle, write_datalist
 
 from lightmedseg_bundle.inference.atomic_output import PARTIAL_PREFIX, atomic_image_writer
 
@@ -41,7 +33,7 @@ def test_same_file_names_in_different_folders_keep_their_folders_and_are_not_ove
     shapes = [nib.load(c["image"]).shape for c in cases]
     assert shapes[0] != shapes[1]
     inputs = []
-    for folder, case in zip(("p1", "p2"), cases):
+    for folder, case in zip(("p1", "p2"), cases, strict=True):
         (tmp_path / "data" / folder).mkdir(parents=True)
         inputs.append(str(shutil.copy(case["image"], tmp_path / "data" / folder / "t1.nii.gz")))
     datalist = write_datalist(tmp_path / "list.json", training=[], test=inputs)
@@ -50,7 +42,7 @@ def test_same_file_names_in_different_folders_keep_their_folders_and_are_not_ove
 
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.nii.gz"))
     assert written == ["p1/t1/t1_seg.nii.gz", "p2/t1/t1_seg.nii.gz"]
-    for folder, shape in zip(("p1", "p2"), shapes):
+    for folder, shape in zip(("p1", "p2"), shapes, strict=True):
         assert nib.load(out / folder / "t1" / "t1_seg.nii.gz").shape == shape  # each input's own label map
     before = {name: (out / name).read_bytes() for name in written}
 
@@ -126,7 +118,7 @@ def test_one_bad_case_among_good_ones_is_refused_before_any_output(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     cases = hippocampus_cases(3)
-    for name, case in zip(("a", "b_nan", "c"), cases):
+    for name, case in zip(("a", "b_nan", "c"), cases, strict=True):
         shutil.copy(case["image"], data / f"{name}.nii.gz")
     image = nib.load(data / "b_nan.nii.gz")
     values = np.asarray(image.dataobj, dtype=np.float32)

@@ -65,7 +65,7 @@ def _expected_priors(image_file: Path, ckpt: Path) -> tuple[np.ndarray, np.ndarr
     shape = np.array(data.shape)
     padded = -(-shape // 16) * 16
     before = (padded - shape) // 2
-    x = np.pad(data, [(b, p - s - b) for b, p, s in zip(before, padded, shape)])
+    x = np.pad(data, [(b, p - s - b) for b, p, s in zip(before, padded, shape, strict=True)])
     network = inference_network(return_priors=True)
     network.load_state_dict(torch.load(ckpt, weights_only=True))
     network.eval()
@@ -75,7 +75,7 @@ def _expected_priors(image_file: Path, ckpt: Path) -> tuple[np.ndarray, np.ndarr
     ras = index @ canonical.affine[:3, :3].T + canonical.affine[:3, 3]
     lps = ras * np.array([-1.0, -1.0, 1.0])
     full = F.interpolate(texture, size=tuple(int(p) for p in padded), mode="trilinear", align_corners=False)[0, 0]
-    crop = tuple(slice(b, b + s) for b, s in zip(before, shape))
+    crop = tuple(slice(b, b + s) for b, s in zip(before, shape, strict=True))
     return lps, full.numpy()[crop], canonical
 
 

@@ -118,7 +118,10 @@ def _single_pass(inputs, network):
 
 def test_flip_disagreement_is_zero_for_a_flip_invariant_model_and_not_otherwise():
     x = torch.randn(1, 1, 16, 16, 16)
-    invariant = lambda t: torch.cat([torch.zeros_like(t), t.abs().mean(dim=(2, 3, 4), keepdim=True).expand_as(t)], 1)
+
+    def invariant(t):
+        return torch.cat([torch.zeros_like(t), t.abs().mean(dim=(2, 3, 4), keepdim=True).expand_as(t)], 1)
+
     maps = flip_disagreement(_single_pass, invariant, x, (0, 1, 2))
     assert maps.shape == (1, 2, 16, 16, 16) and maps[0, 0].sum() == 0
     assert uncertainty_score("flip", maps[0], maps[0, 1] > 0) == 0.0

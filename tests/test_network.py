@@ -163,14 +163,14 @@ def test_routed_sources_equal_projecting_then_resampling():
     """The router resamples before its 1x1x1 projections; the paper projects first (Eq. 11). Same function."""
     torch.manual_seed(0)
     net = LightMedSeg(in_channels=1, out_channels=2).eval()
-    skips = [torch.randn(1, c, s, s, s) for c, s in zip((8, 16, 32, 64), (32, 16, 8, 4))]
+    skips = [torch.randn(1, c, s, s, s) for c, s in zip((8, 16, 32, 64), (32, 16, 8, 4), strict=True)]
     for size in ([4, 4, 4], [8, 8, 8]):
         expected = [
             torch.nn.functional.interpolate(proj(e), size=size, mode="trilinear", align_corners=False)
-            for proj, e in zip(net.skip_projections, skips)
+            for proj, e in zip(net.skip_projections, skips, strict=True)
         ]
         with torch.no_grad():
-            for got, want in zip(net.routed_sources(skips, size), expected):
+            for got, want in zip(net.routed_sources(skips, size), expected, strict=True):
                 assert torch.allclose(got, want, atol=1e-5)
 
 

@@ -20,13 +20,13 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PAPER_PARAMS = 2_020_000
 
 
-def sequential_scan(u, delta, A, B, C, D):
+def sequential_scan(u, delta, a, b, c, d):
     """Mamba's recurrence (Algorithm 2) one step at a time: h_t = exp(delta_t A) h_{t-1} + delta_t u_t B_t."""
-    state = u.new_zeros(u.shape[0], u.shape[2], A.shape[1])
+    state = u.new_zeros(u.shape[0], u.shape[2], a.shape[1])
     outputs = []
     for t in range(u.shape[1]):
-        state = torch.exp(delta[:, t, :, None] * A) * state + (delta[:, t] * u[:, t])[..., None] * B[:, t, None, :]
-        outputs.append((state * C[:, t, None, :]).sum(-1) + D * u[:, t])
+        state = torch.exp(delta[:, t, :, None] * a) * state + (delta[:, t] * u[:, t])[..., None] * b[:, t, None, :]
+        outputs.append((state * c[:, t, None, :]).sum(-1) + d * u[:, t])
     return torch.stack(outputs, 1)
 
 
@@ -51,7 +51,7 @@ def test_chunked_scan_matches_the_sequential_recurrence_and_its_gradients(chunk_
     got = selective_scan(*inputs, chunk_size=chunk_size)
     got_grads = torch.autograd.grad((got * weights).sum(), inputs)
     assert torch.allclose(got, expected, atol=1e-4)
-    for name, g, e in zip(("u", "delta", "A", "B", "C", "D"), got_grads, expected_grads):
+    for name, g, e in zip(("u", "delta", "A", "B", "C", "D"), got_grads, expected_grads, strict=True):
         assert torch.allclose(g, e, atol=1e-4, rtol=1e-4), f"gradient of {name} differs"
 
 

@@ -66,7 +66,7 @@ class ReleaseHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the signature of the base class
         pass
 
-    def do_GET(self):
+    def do_GET(self):  # noqa: N802 (http.server's handler names)
         self.server.requests.append(self.path)
         parts = self.path.lstrip("/").split("/")
         if len(parts) == 6 and parts[2:4] == ["releases", "download"]:
@@ -92,7 +92,7 @@ class GitHubProxyHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002
         pass
 
-    def do_CONNECT(self):
+    def do_CONNECT(self):  # noqa: N802 (http.server's handler names)
         self.server.connects.append(self.path)
         if self.path != "github.com:443":
             self.send_error(403, "this test proxy only stands in for github.com")
@@ -110,7 +110,7 @@ class GitHubProxyHandler(http.server.BaseHTTPRequestHandler):
         finally:
             tls.close()
 
-    def do_GET(self):
+    def do_GET(self):  # noqa: N802 (http.server's handler names)
         self.send_error(403, "plain HTTP is not proxied here")
 
     def finish(self):

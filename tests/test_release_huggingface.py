@@ -127,10 +127,10 @@ class HubHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the signature of the base class
         pass
 
-    def do_HEAD(self):
+    def do_HEAD(self):  # noqa: N802 (http.server's handler names)
         self._handle(body=False)
 
-    def do_GET(self):
+    def do_GET(self):  # noqa: N802 (http.server's handler names)
         self._handle(body=True)
 
     # -- responses
@@ -238,21 +238,25 @@ class HubHandler(http.server.BaseHTTPRequestHandler):
             self.server.lfs_objects[sha256] = data
             headers = {
                 "Location": f"{self.server.lfs_url}/lfs/{sha256}",
-                "ETag": f'"{_git_blob_id(_lfs_pointer(data))}"',
-                "X-Linked-Etag": f'"{sha256}"',
+                "ETag": json.dumps(_git_blob_id(_lfs_pointer(data))),
+                "X-Linked-Etag": json.dumps(sha256),
                 "X-Linked-Size": str(len(data)),
                 "X-Repo-Commit": sha,
                 "Content-Type": "text/plain; charset=utf-8",
             }
             return self._send(302, headers, b"", body)
-        headers = {"ETag": f'"{_git_blob_id(data)}"', "X-Repo-Commit": sha, "Content-Type": "application/octet-stream"}
+        headers = {
+            "ETag": json.dumps(_git_blob_id(data)),
+            "X-Repo-Commit": sha,
+            "Content-Type": "application/octet-stream",
+        }
         self._send(200, headers, data, body)
 
     def _lfs_object(self, sha256: str, body: bool) -> None:
         data = self.server.lfs_objects.get(sha256)
         if data is None:
             return self._send(404, {"Content-Type": "text/plain"}, b"no such object", body)
-        self._send(200, {"ETag": f'"{sha256}"', "Content-Type": "application/octet-stream"}, data, body)
+        self._send(200, {"ETag": json.dumps(sha256), "Content-Type": "application/octet-stream"}, data, body)
 
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -291,7 +295,7 @@ def hub(tmp_path_factory):
             "later": later,
         }
     finally:
-        for httpd, thread in zip(servers, threads):
+        for httpd, thread in zip(servers, threads, strict=True):
             httpd.shutdown()
             httpd.server_close()
             thread.join(timeout=10)

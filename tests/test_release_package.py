@@ -212,17 +212,19 @@ def test_release_refuses_another_version_than_the_metadata(tmp_path):
         cmd, env=release_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 1
-    assert f"is version '{VERSION}', not '99.0.0'" in proc.stderr
+    assert f"is version {VERSION!r}, not '99.0.0'" in proc.stderr
     assert not (tmp_path / "dist").exists()
 
 
 def test_release_refuses_a_package_version_other_than_the_bundle_version(tmp_path):
     bundle = copy_bundle(tmp_path / "bundle")
     package_init = bundle / "lightmedseg_bundle" / "__init__.py"
-    package_init.write_text(package_init.read_text().replace(f'__version__ = "{VERSION}"', '__version__ = "0.0.1"'))
+    package_init.write_text(
+        package_init.read_text().replace(f"__version__ = {json.dumps(VERSION)}", '__version__ = "0.0.1"')
+    )
     proc = run_package_release(bundle, tmp_path / "dist", check=False)
     assert proc.returncode == 1
-    assert f"gives the package version '0.0.1', not '{VERSION}'" in proc.stderr
+    assert f"gives the package version '0.0.1', not {VERSION!r}" in proc.stderr
     assert not (tmp_path / "dist").exists()
 
 

@@ -58,7 +58,7 @@ def point_list_markups(
             "visibility": True,
             "positionStatus": "defined",
         }
-        for index, (position, label, description) in enumerate(zip(positions, labels, descriptions))
+        for index, (position, label, description) in enumerate(zip(positions, labels, descriptions, strict=True))
     ]
     return {
         "@schema": MARKUPS_SCHEMA,

@@ -65,7 +65,7 @@ def save_qc_overlay(
     colours = ListedColormap([LABEL_COLOURS[i % len(LABEL_COLOURS)] for i in range(max(len(names), 1))])
     figure = Figure(figsize=(9, 3.6))
     axes = figure.subplots(1, 3, squeeze=False)[0]
-    for axis, (name, picture, overlay, aspect) in zip(axes, views):
+    for axis, (name, picture, overlay, aspect) in zip(axes, views, strict=True):
         axis.imshow(picture, cmap="gray", vmin=low, vmax=high, origin="lower", aspect=aspect)
         axis.imshow(
             np.ma.masked_equal(overlay, 0), cmap=colours, vmin=0.5, vmax=max(len(names), 1) + 0.5,

@@ -97,7 +97,7 @@ def mc_dropout_variance(
             passes = [_probabilities(inferer(inputs, network), activation) for _ in range(int(num_samples))]
             samples = torch.stack(passes)
         finally:
-            for m, p in zip(dropouts, saved):
+            for m, p in zip(dropouts, saved, strict=True):
                 m.p = p
                 m.eval()
     return samples.var(dim=0, unbiased=True).mean(dim=1, keepdim=True)

@@ -103,7 +103,7 @@ class SegMaFormer(nn.Module):
         self.size_divisible = math.lcm(4, *(4 * 2**i * r for i, r in enumerate(mamba_reductions) if r > 1))
 
         stages: list[HybridEncoderStage] = []
-        for i, (width, depth) in enumerate(zip(embed_dims, depths)):
+        for i, (width, depth) in enumerate(zip(embed_dims, depths, strict=True)):
             embedding = OverlapPatchEmbed3d(
                 in_channels if i == 0 else embed_dims[i - 1], width, 7 if i == 0 else 3, 4 if i == 0 else 2
             )

@@ -111,7 +111,7 @@ class VeloxSeg(nn.Module):
                 )
         if any(s not in (1, 2) for s in strides[1:]):
             raise ValueError(f"`strides` after the stem must be 1 or 2, got {tuple(strides)}.")
-        for c, width in zip(channels, group_widths):
+        for c, width in zip(channels, group_widths, strict=True):
             if c % width != 0:
                 raise ValueError(f"every JLC group width must divide its stage width, got {width} for {c} channels.")
         if num_scales[-1] != 1:

@@ -117,9 +117,10 @@ The model card is `docs/README.md` (data, training, performance, limitations); t
 
 | folder | what |
 |---|---|
-| `configs/` | `train.json`, `evaluate.json`, `inference.json`, overlays (`inference_*.json`, `tasks/`, `networks/`), `metadata.json` |
+| `configs/` | `train.json`, `evaluate.json`, `inference.json`, `metadata.json`, overlays (`inference_*.json`, `tasks/`, \
+`networks/`) |
 | `models/` | `model.pt` (weights), `model.ts` (TorchScript) |
-| `docs/` | the model card and its figures |
+| `docs/` | the model card (`README.md`), its figures, the commands in detail, distribution, experiments, architecture |
 | `{name}/` | the Python package the configs use; `pip install .` installs it with its dependencies |
 
 From this folder:

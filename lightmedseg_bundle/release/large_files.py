@@ -15,6 +15,7 @@ and raises ``monai.apps.utils.HashCheckError`` when it differs (so the same comm
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -74,10 +75,10 @@ def write_large_files(
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: it is listed as a large file of the release")
         lines += [
-            f'  - path: "{rel}"',
-            f'    url: "{url_base.rstrip("/")}/{Path(rel).name}"',
-            f'    hash_val: "{file_hash(path, hash_type)}"',
-            f'    hash_type: "{hash_type}"',
+            f"  - path: {json.dumps(rel)}",  # a JSON string is a double-quoted YAML scalar
+            f"    url: {json.dumps(url_base.rstrip('/') + '/' + Path(rel).name)}",
+            f"    hash_val: {json.dumps(file_hash(path, hash_type))}",
+            f"    hash_type: {json.dumps(hash_type)}",
         ]
     output = Path(output) if output is not None else bundle_root / "large_files.yml"
     output.write_text("\n".join(lines) + "\n")

@@ -47,8 +47,10 @@ class LGViT(nn.Module):
         self.patch_embed = nn.Conv3d(in_channels, channels, kernel_size=patch_size, stride=patch_size)
         self.conv_stage = nn.Sequential(*[MBConv3d(channels, mlp_ratio, norm, act) for _ in range(depths[0])])
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()[depths[0] :]
-        heads = [h for depth, h in zip(depths[1:], num_heads) for _ in range(depth)]
-        self.blocks = nn.ModuleList(LGViTBlock(channels, h, mlp_ratio, act, rate) for h, rate in zip(heads, rates))
+        heads = [h for depth, h in zip(depths[1:], num_heads, strict=True) for _ in range(depth)]
+        self.blocks = nn.ModuleList(
+            LGViTBlock(channels, h, mlp_ratio, act, rate) for h, rate in zip(heads, rates, strict=True)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Maps (B, in_channels, D, H, W) to (B, C, D/p, H/p, W/p)."""

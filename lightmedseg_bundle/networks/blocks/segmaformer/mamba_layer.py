@@ -74,7 +74,7 @@ class MambaLayer(nn.Module):
         seq, gate = self.in_proj(x).chunk(2, dim=-1)  # (B, L, E) each
         length = seq.shape[1]
         mixed = torch.zeros_like(seq)
-        for direction, (conv, ssm) in enumerate(zip(self.convs, self.ssms)):
+        for direction, (conv, ssm) in enumerate(zip(self.convs, self.ssms)):  # noqa: B905 (TorchScript: no strict=)
             source = seq if direction == 0 else seq.flip(1)  # raster order, then reversed
             hidden = F.silu(conv(source.transpose(1, 2))[..., :length]).transpose(1, 2)  # causal conv: (B, L, E)
             scanned = ssm(hidden)

@@ -18,10 +18,10 @@ __all__ = ["SelectiveSSM", "selective_scan"]
 def selective_scan(
     u: torch.Tensor,
     delta: torch.Tensor,
-    A: torch.Tensor,
-    B: torch.Tensor,
-    C: torch.Tensor,
-    D: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    c: torch.Tensor,
+    d: torch.Tensor,
     chunk_size: int = 64,
 ) -> torch.Tensor:
     """
@@ -42,22 +42,22 @@ def selective_scan(
     Args:
         u: input sequence, shape (B, L, E).
         delta: step sizes, positive, shape (B, L, E).
-        A: continuous state matrix (diagonal, negative), shape (E, N).
-        B: input projections, shape (B, L, N).
-        C: output projections, shape (B, L, N).
-        D: skip connection, shape (E,).
+        a: the continuous state matrix ``A`` (diagonal, negative), shape (E, N).
+        b: the input projections ``B_t``, shape (B, L, N).
+        c: the output projections ``C_t``, shape (B, L, N).
+        d: the skip connection ``D``, shape (E,).
         chunk_size: number of steps scanned in parallel. Defaults to 64.
 
     Returns:
         y, shape (B, L, E).
     """
     batch, length, channels = u.shape
-    state = u.new_zeros(batch, channels, A.shape[1])  # h: (B, E, N)
+    state = u.new_zeros(batch, channels, a.shape[1])  # h: (B, E, N)
     outputs: list[torch.Tensor] = []
     for start in range(0, length, chunk_size):
         step = delta[:, start : start + chunk_size]  # (B, T, E)
-        decay = torch.exp(step.unsqueeze(-1) * A)  # exp(delta A): (B, T, E, N)
-        inputs = (step * u[:, start : start + chunk_size]).unsqueeze(-1) * B[:, start : start + chunk_size, None, :]
+        decay = torch.exp(step.unsqueeze(-1) * a)  # exp(delta A): (B, T, E, N)
+        inputs = (step * u[:, start : start + chunk_size]).unsqueeze(-1) * b[:, start : start + chunk_size, None, :]
         offset = 1
         while offset < decay.shape[1]:  # inclusive prefix scan of h_t = a_t h_{t-1} + b_t inside the chunk
             inputs = torch.cat([inputs[:, :offset], inputs[:, offset:] + decay[:, offset:] * inputs[:, :-offset]], 1)
@@ -65,8 +65,8 @@ def selective_scan(
             offset *= 2
         states = inputs + decay * state.unsqueeze(1)  # (B, T, E, N)
         state = states[:, -1]
-        outputs.append(torch.matmul(states, C[:, start : start + chunk_size].unsqueeze(-1)).squeeze(-1))  # C_t . h_t
-    return torch.cat(outputs, 1) + u * D
+        outputs.append(torch.matmul(states, c[:, start : start + chunk_size].unsqueeze(-1)).squeeze(-1))  # C_t . h_t
+    return torch.cat(outputs, 1) + u * d
 
 
 # Tracing (torch.onnx.export) would unroll the chunk loop for the example's length; the scripted scan is recorded
@@ -122,9 +122,9 @@ class SelectiveSSM(nn.Module):
         Returns:
             y, shape (B, L, E).
         """
-        dt, B, C = torch.split(self.x_proj(u), [self.dt_rank, self.state_size, self.state_size], dim=-1)
+        dt, b, c = torch.split(self.x_proj(u), [self.dt_rank, self.state_size, self.state_size], dim=-1)
         delta = F.softplus(self.dt_proj(dt))  # (B, L, E)
-        A = -torch.exp(self.A_log)  # (E, N)
+        a = -torch.exp(self.A_log)  # A: (E, N)
         if torch.jit.is_tracing():
-            return _scripted_scan(u, delta, A, B, C, self.D, self.chunk_size)
-        return selective_scan(u, delta, A, B, C, self.D, self.chunk_size)
+            return _scripted_scan(u, delta, a, b, c, self.D, self.chunk_size)
+        return selective_scan(u, delta, a, b, c, self.D, self.chunk_size)

@@ -117,14 +117,14 @@ class DualStreamEncoder(nn.Module):
             the convolution stream's features of every stage, stage ``i`` (B, channels[i], D / prod(strides[: i + 1]),
             ...).
         """
-        tokens = [embed(m) for embed, m in zip(self.patch_embeds, x.split(self.modality_channels, dim=1))]
+        tokens = [embed(m) for embed, m in zip(self.patch_embeds, x.split(self.modality_channels, dim=1), strict=True)]
         conv = x
         features: list[torch.Tensor] = []
         for i, (blocks, mixer, down, stage) in enumerate(
-            zip(self.attention_stages, self.modal_mixers, self.downs, self.conv_stages)
+            zip(self.attention_stages, self.modal_mixers, self.downs, self.conv_stages, strict=True)
         ):
             if i > 0:
-                tokens = [merge(t) for merge, t in zip(self.merges[i - 1], tokens)]
+                tokens = [merge(t) for merge, t in zip(self.merges[i - 1], tokens, strict=True)]
             for block in blocks:
                 tokens = block(tokens)  # M x (B, C_i, D_i, H_i, W_i)
             conv = stage(down(conv) + mixer(torch.cat(tokens, dim=1)))

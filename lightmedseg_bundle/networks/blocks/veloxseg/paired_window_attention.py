@@ -111,8 +111,8 @@ class PairedWindowAttention(nn.Module):
             qs, ks, vs = ([F.max_pool3d(t, pool, pool, ceil_mode=True) for t in ts] for ts in (qs, ks, vs))
         grid = list(qs[0].shape[2:])  # pooled grid
         window = grid if self.global_window else [min(self.window_size, n) for n in grid]
-        pad = [(-n) % w for n, w in zip(grid, window)]
-        padded = [n + p for n, p in zip(grid, pad)]
+        pad = [(-n) % w for n, w in zip(grid, window, strict=True)]
+        padded = [n + p for n, p in zip(grid, pad, strict=True)]
         if any(pad):
             widths = [0, pad[2], 0, pad[1], 0, pad[0]]
             qs, ks, vs = ([F.pad(t, widths) for t in ts] for ts in (qs, ks, vs))
@@ -142,7 +142,9 @@ class PairedWindowAttention(nn.Module):
         Returns:
             the attention outputs added to the inputs (residual), each (B, C, D, H, W).
         """
-        qkv = [proj(norm(x)) for proj, norm, x in zip(self.qkv, self.norms, xs)]  # (B, 2 C_qk + C_v, D, H, W)
+        qkv = [
+            proj(norm(x)) for proj, norm, x in zip(self.qkv, self.norms, xs, strict=True)
+        ]  # (B, 2 C_qk + C_v, D, H, W)
         qk_step = self.qk_channels // self.num_scales
         v_step = self.v_channels // self.num_scales
         per_scale: list[list[torch.Tensor]] = []
@@ -153,7 +155,7 @@ class PairedWindowAttention(nn.Module):
             vs = [t[:, v0 : v0 + v_step] for t in qkv]
             per_scale.append(self.scale_attention(qs, ks, vs, 2**s))
         outs = []
-        for m, (x, proj) in enumerate(zip(xs, self.proj)):
+        for m, (x, proj) in enumerate(zip(xs, self.proj, strict=True)):
             attended = torch.cat([scale[m] for scale in per_scale], dim=1)  # (B, C_v, D, H, W)
             outs.append(x + self.proj_drop(proj(attended)))
         return outs

@@ -61,4 +61,4 @@ class PWATransformerBlock(nn.Module):
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
         xs = self.attention(xs)  # residual inside
-        return [x + ffn(x) for x, ffn in zip(xs, self.ffns)]
+        return [x + ffn(x) for x, ffn in zip(xs, self.ffns, strict=True)]
