@@ -11,6 +11,7 @@ from conftest import CONFIGS, HIPPOCAMPUS_DIR, REPO_ROOT, hippocampus_cases, nee
 from monai.bundle import ConfigParser, ConfigWorkflow
 
 import lightmedseg_bundle
+from lightmedseg_bundle.networks import size_divisible
 
 META_REQUIRED = [
     "schema",
@@ -202,3 +203,51 @@ def test_task_overlays_keep_the_trilinear_head(task, base):
     network = parser.get_parsed_content("network_def")
     assert network.refinement is None and isinstance(network.head[1], torch.nn.Upsample)
     assert network.in_channels == parser["in_channels"] and network.out_channels == parser["out_channels"]
+
+
+@pytest.mark.parametrize("overlay, divisor", [(None, 16), ("networks/segresnet.json", 8), ("networks/unet.json", 16)])
+@pytest.mark.parametrize(
+    "base, padding", [("train.json", "train#deterministic_transforms"), ("inference.json", "preprocessing")]
+)
+def test_inputs_are_padded_to_the_multiple_the_network_needs(base, padding, overlay, divisor):
+    """``DivisiblePadd``'s ``k`` is read from the network the config builds, not written in the config."""
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / f) for f in (base, overlay) if f])
+    parser.update({"device": "$torch.device('cpu')"})
+    transforms = parser.get_parsed_content(padding)
+    transforms = transforms.transforms if hasattr(transforms, "transforms") else transforms
+    (pad,) = [t for t in transforms if type(t).__name__ == "DivisiblePadd"]
+    assert pad.padder.k == divisor == size_divisible(parser.get_parsed_content("network"))
+
+
+def test_size_divisible_refuses_a_network_it_cannot_read():
+    with pytest.raises(ValueError, match="size_divisible"):
+        size_divisible(torch.nn.Conv3d(1, 1, 3))
+
+
+#: ids that define the model and how it sees its input: training, evaluation and inference must agree on each
+MODEL_IDS = (
+    "in_channels",
+    "out_channels",
+    "activation",
+    "pixdim",
+    "roi_size",
+    "sw_batch_size",
+    "overlap",
+    "sw_mode",
+    "network_def",
+    "cpu_kernels",
+    "network",
+    "sw_inferer",
+    "pred_activation",
+)
+
+
+def test_training_and_inference_define_the_model_and_its_input_alike():
+    """train.json and inference.json each stand alone (``--config_file configs/inference.json``), so the ids they
+    share are written twice; this keeps the two copies one value."""
+    train = ConfigParser.load_config_file(CONFIGS / "train.json")
+    inference = ConfigParser.load_config_file(CONFIGS / "inference.json")
+    assert {k: train[k] for k in MODEL_IDS} == {k: inference[k] for k in MODEL_IDS}
+    normalise = {k: v for k, v in train["intensity_transform"].items() if k != "keys"}
+    assert normalise == {k: v for k, v in inference["intensity_transform"].items() if k != "keys"}

@@ -8,6 +8,7 @@ from .hrmedseg import HRMedSeg
 from .lightmedseg import LightMedSeg
 from .refineformer3d import RefineFormer3D
 from .segmaformer import SegMaFormer
+from .size_divisible import size_divisible
 from .veloxseg import VeloxSeg
 
-__all__ = ["HRMedSeg", "LightMedSeg", "RefineFormer3D", "SegMaFormer", "VeloxSeg"]
+__all__ = ["HRMedSeg", "LightMedSeg", "RefineFormer3D", "SegMaFormer", "VeloxSeg", "size_divisible"]
