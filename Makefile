@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test benchmark label label-test clean
+.PHONY: install demo test test-slow test-all lint benchmark label label-test clean
 
 install: $(VENV)/.installed
 
@@ -16,8 +16,22 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/python scripts/demo.py
 
+# the fast tier (pyproject.toml: -m 'not slow'), a few minutes, for daily work
 test: install
 	$(BIN)/python -m pytest -q
+
+# the slow end-to-end tier alone: the bundle's commands as subprocesses, trainings, release builds
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: install
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+# the MONAI model zoo's code-format checks (its runtests.sh --codeformat: isort, black, flake8)
+lint: install
+	$(BIN)/python -m isort --check --diff .
+	$(BIN)/python -m black --check .
+	$(BIN)/python -m flake8 --count .
 
 benchmark: install
 	$(BIN)/python scripts/benchmark.py

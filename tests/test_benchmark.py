@@ -35,6 +35,8 @@ KEPT = "\n\n".join(
 sys.path.insert(0, str(SCRIPT.parent))
 from benchmark import build_network, config_parser  # noqa: E402  (scripts/benchmark.py)
 
+pytestmark = pytest.mark.slow  # end to end: the bundle's commands run for real
+
 
 def run_benchmark(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(

@@ -21,7 +21,7 @@ from conftest import (
     write_datalist,
 )
 
-pytestmark = needs_hippocampus
+pytestmark = [pytest.mark.slow, needs_hippocampus]
 
 
 def _torchrun(*args: str, cwd) -> subprocess.CompletedProcess:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import shutil
 
+import pytest
 from conftest import REPO_ROOT, config_arg, hippocampus_cases, needs_hippocampus, run_bundle, write_datalist
 
-pytestmark = needs_hippocampus
+pytestmark = [pytest.mark.slow, needs_hippocampus]
 
 
 def _evaluate(tmp_path, *args, run_id: str = "evaluating", check: bool = True):

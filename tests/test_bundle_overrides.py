@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import torch
 from conftest import (
     CONFIGS,
@@ -34,6 +35,7 @@ def test_overrides_are_only_read_from_the_bundle_command_line():
     )
 
 
+@pytest.mark.slow
 @needs_hippocampus
 def test_zoo_style_max_epochs_sets_the_epochs_and_a_typo_is_reported(tmp_path):
     datalist = write_datalist(tmp_path / "dataset.json", hippocampus_cases(2), validation=hippocampus_cases(1, 2))

@@ -32,7 +32,7 @@ from conftest import (
     write_datalist,
 )
 
-pytestmark = needs_hippocampus
+pytestmark = [pytest.mark.slow, needs_hippocampus]
 
 
 def test_training_writes_checkpoints_logs_and_tensorboard(trained_bundle):

@@ -7,6 +7,7 @@ import logging
 import re
 import warnings
 
+import pytest
 from conftest import CONFIGS, REPO_ROOT, hippocampus_cases, needs_hippocampus, run_bundle
 from monai.transforms import LoadImaged, Orientationd
 
@@ -27,6 +28,7 @@ def test_monai_still_emits_each_silenced_message(caplog):
         assert any(r.name == name for r in caplog.records), f"MONAI's {name} no longer logs: drop it"
 
 
+@pytest.mark.slow
 @needs_hippocampus
 def test_an_inference_run_prints_none_of_them(tmp_path):
     image = hippocampus_cases(1)[0]["image"]

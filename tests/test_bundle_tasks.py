@@ -22,6 +22,8 @@ from conftest import (
     write_datalist,
 )
 
+pytestmark = pytest.mark.slow  # end to end: the bundle's commands run for real
+
 
 @needs_brats
 def test_brats_overlay_trains_evaluates_and_infers_on_real_two_channel_data(tmp_path):

@@ -6,7 +6,10 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import HIPPOCAMPUS_DIR, REPO_ROOT, needs_hippocampus
+
+pytestmark = pytest.mark.slow  # end to end: the bundle's commands run for real
 
 SCRIPT = REPO_ROOT / "scripts" / "compare_networks.py"
 

@@ -60,6 +60,7 @@ def test_same_seed_gives_identical_arrays(demo_dir, tmp_path):
     assert _arrays(demo_dir, 0)[0].tobytes() != _arrays(tmp_path / "other", 0)[0].tobytes()
 
 
+@pytest.mark.slow
 def test_command_line(tmp_path):
     args = [sys.executable, str(SCRIPT), "--output", str(tmp_path / "cli"), "--num-cases", "1", "--seed", "0"]
     subprocess.run(args, check=True, capture_output=True)

@@ -27,6 +27,8 @@ hd = pytest.importorskip("highdicom", reason="DICOM-SEG output needs highdicom (
 import pydicom  # noqa: E402  (installed with highdicom)
 from pydicom.uid import generate_uid  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end to end: the bundle's commands run for real
+
 CASE = HIPPOCAMPUS_DIR / "imagesTr" / "hippocampus_001.nii.gz"
 SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 

@@ -20,6 +20,8 @@ from inference_helpers import dice, inference_network, run_bundle_command, save_
 
 from lightmedseg_bundle.inference import ONNX_EXPORT_COMMAND, OnnxPredictor
 
+pytestmark = pytest.mark.slow  # end to end: the bundle's commands run for real
+
 CASES = "hippocampus_00[13].nii.gz"  # two real cases of imagesTr, by glob pattern (nothing is copied)
 
 

@@ -15,6 +15,8 @@ from conftest import CONFIGS, REPO_ROOT, hippocampus_cases, needs_hippocampus, r
 
 from lightmedseg_bundle.inference.atomic_output import PARTIAL_PREFIX, atomic_image_writer
 
+pytestmark = pytest.mark.slow  # end to end: the bundle's commands run for real
+
 
 def _infer(tmp_path: Path, *args, check: bool = True):
     return run_bundle(

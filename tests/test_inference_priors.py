@@ -24,7 +24,7 @@ from inference_helpers import inference_network, run_bundle_command, save_fresh_
 
 from lightmedseg_bundle.inference import predict_priors
 
-pytestmark = needs_hippocampus
+pytestmark = [pytest.mark.slow, needs_hippocampus]
 
 CASE = HIPPOCAMPUS_DIR / "imagesTr" / "hippocampus_001.nii.gz"
 

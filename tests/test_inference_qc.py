@@ -54,6 +54,7 @@ def qc_run(tmp_path_factory) -> dict:
     return {"output_dir": output_dir}
 
 
+@pytest.mark.slow
 @needs_hippocampus
 def test_csv_has_one_row_per_case_with_named_columns(qc_run):
     with open(qc_run["output_dir"] / "qc_report.csv", newline="") as f:
@@ -67,6 +68,7 @@ def test_csv_has_one_row_per_case_with_named_columns(qc_run):
     assert "intensity_outliers" not in rows["anisotropic"]["flags"].split(";")
 
 
+@pytest.mark.slow
 @needs_hippocampus
 @pytest.mark.parametrize("case", ["anisotropic", "spiked"])
 def test_json_volumes_and_components_match_the_saved_label_map(qc_run, case):
@@ -91,6 +93,7 @@ def test_json_volumes_and_components_match_the_saved_label_map(qc_run, case):
     assert report["intensity"][0]["max"] > report["intensity"][0]["min"]
 
 
+@pytest.mark.slow
 @needs_hippocampus
 @pytest.mark.parametrize("case", ["anisotropic", "spiked"])
 def test_png_overlay_is_written(qc_run, case):
@@ -98,6 +101,7 @@ def test_png_overlay_is_written(qc_run, case):
     assert picture.ndim == 3 and picture.shape[1] > 2 * picture.shape[0]  # three panels side by side
 
 
+@pytest.mark.slow
 def test_mc_dropout_is_refused_before_any_case_for_a_network_without_dropout(tmp_path):
     engine = Engine(lambda engine, batch: None)
     engine.network = torch.nn.Conv3d(1, 3, 1)

@@ -19,6 +19,8 @@ from monai.inferers import SlidingWindowInferer
 
 from lightmedseg_bundle.inference import OnnxPredictor
 
+pytestmark = pytest.mark.slow  # end to end: the bundle's commands run for real
+
 SCRIPT = REPO_ROOT / "scripts" / "benchmark_runtimes.py"
 RUNTIMES = ("eager", "torchscript", "onnxruntime")
 

@@ -8,8 +8,11 @@ import shutil
 
 import nibabel as nib
 import numpy as np
+import pytest
 from conftest import CONFIGS, REPO_ROOT, hippocampus_cases, needs_hippocampus, run_bundle
 from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, Spacingd
+
+pytestmark = pytest.mark.slow  # end to end: the bundle's commands run for real
 
 ANISOTROPIC = (0.75, 1.0, 1.6)
 

@@ -91,6 +91,7 @@ def test_torchscript_matches_eager(case):
         scripted(torch.randn(1, 2, 20, 32, 32))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", EXPORTABLE, ids=_export_id)
 def test_onnx_runtime_matches_eager_at_every_size(tmp_path, case):
     ort = pytest.importorskip("onnxruntime")

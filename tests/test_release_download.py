@@ -46,6 +46,8 @@ from lightmedseg_bundle.release import BUNDLE_NAME, zip_name
 from lightmedseg_bundle.release.install import BundleInstallError, install_bundle
 from lightmedseg_bundle.release.install import main as install_main
 
+pytestmark = pytest.mark.slow  # end to end: the bundle's commands run for real
+
 #: the GitHub repository the tests pretend hosts the release (any owner/name works: the proxy answers for all)
 GITHUB_REPO = "lightmedseg/lightmedseg_bundle"
 GITHUB_TAG = f"v{VERSION}"

@@ -47,6 +47,8 @@ from test_release_package import VERSION, WEIGHTS, release_env
 
 from lightmedseg_bundle.release import BUNDLE_NAME, release_files
 
+pytestmark = pytest.mark.slow  # end to end: the bundle's commands run for real
+
 pytest.importorskip("huggingface_hub", reason="pip install huggingface_hub (the test extra pins it)")
 
 #: the Hub repository of the bundle, as in docs/README.md

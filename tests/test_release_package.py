@@ -32,6 +32,8 @@ from lightmedseg_bundle.release import (
     zip_name,
 )
 
+pytestmark = pytest.mark.slow  # end to end: the bundle's commands run for real
+
 SCRIPT = REPO_ROOT / "scripts" / "package_release.py"
 VERSION = json.loads((CONFIGS / "metadata.json").read_text())["version"]
 WEIGHTS = REPO_ROOT / "models" / "model.pt"

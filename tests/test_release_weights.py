@@ -19,6 +19,8 @@ import sys
 import pytest
 from conftest import CONFIGS, HIPPOCAMPUS_DIR, REPO_ROOT, needs_hippocampus
 
+pytestmark = pytest.mark.slow  # end to end: the bundle's commands run for real
+
 WEIGHTS = REPO_ROOT / "models" / "model.pt"
 #: how far below the documented Dice the shipped weights may land (same weights, same data, same pipeline)
 DICE_TOLERANCE = 0.01

@@ -17,6 +17,7 @@ SCRIPT = REPO_ROOT / "scripts" / "write_split_file.py"
 pytestmark = needs_hippocampus
 
 
+@pytest.mark.slow
 def test_checked_in_split_is_the_split_train_json_makes(tmp_path):
     """The file is what ``scripts/write_split_file.py`` writes from ``dataset.json`` with ``train.json``'s
     ``val_fraction`` and ``split_seed``, i.e. the cases that training and evaluation use by default."""
@@ -61,6 +62,7 @@ def test_split_file_given_as_datalist_file_is_used_as_is(tmp_path):
 FOLDS_FILE = CONFIGS / "msd_hippocampus_folds.json"
 
 
+@pytest.mark.slow
 def test_checked_in_folds_partition_all_cases_and_fold_0_is_the_shipped_split(tmp_path):
     cmd = [
         sys.executable, str(SCRIPT), "--dataset_dir", str(HIPPOCAMPUS_DIR), "--output", str(tmp_path / "split.json"),
