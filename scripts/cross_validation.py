@@ -30,7 +30,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from lightmedseg_bundle.bundle.checkpoints import latest_checkpoint  # noqa: E402
+from lightmedseg_bundle.bundle import latest_checkpoint  # noqa: E402
 
 NUM_FOLDS = 5
 WEIGHTS = {"final": None, "best": "model.pt"}

@@ -75,8 +75,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default: 0)")
     args = parser.parse_args()
 
-    from lightmedseg_bundle.bundle import train_val_split
-    from lightmedseg_bundle.data import make_demo_dataset
+    from lightmedseg_bundle.data import make_demo_dataset, train_val_split
 
     start = time.monotonic()
     out = args.output.resolve()

@@ -26,7 +26,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from lightmedseg_bundle.bundle import train_val_split  # noqa: E402
+from lightmedseg_bundle.data import train_val_split  # noqa: E402
 from lightmedseg_bundle.visualize import save_overlay_png  # noqa: E402
 
 CLASS_NAMES = ("anterior", "posterior")

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from monai.bundle import ConfigParser  # noqa: E402
 
-from lightmedseg_bundle.bundle import train_val_split  # noqa: E402
+from lightmedseg_bundle.data import train_val_split  # noqa: E402
 
 
 def split_datalist(dataset_dir: Path, val_fraction: float, seed: int) -> dict:
@@ -44,7 +44,7 @@ def split_datalist(dataset_dir: Path, val_fraction: float, seed: int) -> dict:
     return {
         "description": (
             "Fixed train/validation split of the 173 labelled MSD Task04 Hippocampus cases used for the bundle's "
-            "weights: train_val_split(dataset.json, val_fraction, split_seed) of lightmedseg_bundle.bundle, "
+            "weights: train_val_split(dataset.json, val_fraction, split_seed) of lightmedseg_bundle.data, "
             "written by scripts/write_split_file.py. Paths are relative to the Task04_Hippocampus folder."
         ),
         "val_fraction": val_fraction,

@@ -79,7 +79,7 @@ def test_required_packages_are_installable_from_pypi():
 
 @pytest.mark.parametrize("name", ALL_CONFIGS)
 def test_config_is_json_and_expressions_stay_short(name):
-    """Every config parses; ``$`` expressions are one short line (longer logic lives in lightmedseg_bundle.bundle)."""
+    """Every config parses; ``$`` expressions are one short line (longer logic lives in lightmedseg_bundle)."""
     content = ConfigParser.load_config_file(CONFIGS / name)
     assert isinstance(content, dict) and content
 
@@ -94,7 +94,7 @@ def test_config_is_json_and_expressions_stay_short(name):
             yield node
 
     long = [e for e in walk(content) if "\n" in e or len(e) > 120]
-    assert not long, f"expressions too long for a config, move them into lightmedseg_bundle.bundle: {long}"
+    assert not long, f"expressions too long for a config, move them into lightmedseg_bundle: {long}"
 
 
 def test_logging_conf_is_readable():

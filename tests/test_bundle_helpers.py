@@ -1,4 +1,6 @@
-"""Unit tests of lightmedseg_bundle.bundle, the helpers the configs call."""
+"""Unit tests of the helpers the configs call: datalists (``lightmedseg_bundle.data``), checkpoint paths
+(``lightmedseg_bundle.bundle``), flip TTA (``lightmedseg_bundle.inferers``), the per-case metrics report
+(``lightmedseg_bundle.handlers``). The workarounds' tests are in ``test_workarounds.py``."""
 
 from __future__ import annotations
 
@@ -10,18 +12,10 @@ import pytest
 import torch
 from monai.inferers import SimpleInferer, SlidingWindowInferer
 
-from lightmedseg_bundle.bundle import (
-    FlipTTAInferer,
-    PerCaseMetricsReport,
-    as_bool,
-    image_datalist,
-    latest_checkpoint,
-    limit_cases,
-    resume_path,
-    train_val_split,
-)
-from lightmedseg_bundle.bundle.errors import root_cause_line
-from lightmedseg_bundle.bundle.metrics_report import write_per_case_report
+from lightmedseg_bundle.bundle import latest_checkpoint, resume_path
+from lightmedseg_bundle.data import image_datalist, limit_cases, train_val_split
+from lightmedseg_bundle.handlers import PerCaseMetricsReport, write_per_case_report
+from lightmedseg_bundle.inferers import FlipTTAInferer
 
 
 def _dataset_json(tmp_path, n=10, validation=None):
@@ -96,20 +90,6 @@ def test_image_datalist_from_folder_and_file(tmp_path):
         image_datalist(str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="no images"):
         image_datalist(str(tmp_path), pattern="*.mha")
-
-
-TRUE_VALUES = [True, "true", "True", 1, "yes"]
-FALSE_VALUES = [False, "false", "False", 0, None]
-
-
-@pytest.mark.parametrize("value, expected", [(v, True) for v in TRUE_VALUES] + [(v, False) for v in FALSE_VALUES])
-def test_as_bool(value, expected):
-    assert as_bool(value) is expected
-
-
-def test_as_bool_rejects_typos():
-    with pytest.raises(ValueError):
-        as_bool("ture")
 
 
 def test_latest_checkpoint_and_resume_path(tmp_path):
@@ -195,23 +175,3 @@ def test_per_case_report_names_the_class_columns(tmp_path):
     with pytest.raises(ValueError, match="class column"):
         write_per_case_report(str(tmp_path), {"val_mean_dice": "dice"}, ["only_one"])
     assert PerCaseMetricsReport(str(tmp_path), {"val_mean_dice": "dice"}, ["a", "b"]).class_names == ["a", "b"]
-
-
-class _BadCaseDataset(torch.utils.data.Dataset):
-    def __len__(self):
-        return 2
-
-    def __getitem__(self, index):
-        raise ValueError(f"Case case_{index}: 'label' has values [7] outside 0..2")
-
-
-def test_root_cause_of_a_data_loader_worker_error_is_the_workers_own_line():
-    loader = torch.utils.data.DataLoader(_BadCaseDataset(), num_workers=1)
-    with pytest.raises(RuntimeError) as caught:
-        try:
-            next(iter(loader))
-        except ValueError as error:
-            raise RuntimeError("Failed to run the trainer") from error  # as MONAI's config wraps it
-    assert "Caught ValueError in DataLoader worker" in str(caught.value.__cause__)
-    line = root_cause_line(caught.value)
-    assert line == "ValueError: Case case_0: 'label' has values [7] outside 0..2"

@@ -16,7 +16,7 @@ from conftest import (
     write_datalist,
 )
 
-from lightmedseg_bundle.bundle.overrides import unknown_overrides, warn_unknown_overrides
+from lightmedseg_bundle.workarounds import unknown_overrides, warn_unknown_overrides
 
 
 def test_unknown_override_ids_are_found_with_close_known_ids():

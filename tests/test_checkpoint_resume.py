@@ -16,8 +16,13 @@ import pytest
 import torch
 from ignite.engine import Engine, Events
 
-from lightmedseg_bundle.bundle import AtomicCheckpointSaver, TrainerCheckpointLoader, TrainerCheckpointSaver
-from lightmedseg_bundle.bundle.checkpoints import BEST_MODEL_KEY, ENGINE_BEST_METRIC_KEYS
+from lightmedseg_bundle.handlers import (
+    BEST_MODEL_KEY,
+    ENGINE_BEST_METRIC_KEYS,
+    AtomicCheckpointSaver,
+    TrainerCheckpointLoader,
+    TrainerCheckpointSaver,
+)
 
 SCORES = {1: 0.5, 2: 0.9, 3: 0.6, 4: 0.95}  # validation score after each training epoch
 TRAIN_SCORES = {1: 0.4, 2: 0.8, 3: 0.7, 4: 0.85}  # the trainer's own key metric

@@ -14,13 +14,14 @@ import textwrap
 import pytest
 import torch
 
-from lightmedseg_bundle.bundle import AtomicCheckpointSaver, latest_checkpoint
+from lightmedseg_bundle.bundle import latest_checkpoint
+from lightmedseg_bundle.handlers import AtomicCheckpointSaver
 
 CHILD = textwrap.dedent("""
     import os, sys
     import torch
     from ignite.engine import Engine
-    from lightmedseg_bundle.bundle import AtomicCheckpointSaver, TrainerCheckpointSaver
+    from lightmedseg_bundle.handlers import AtomicCheckpointSaver, TrainerCheckpointSaver
 
     save_dir, die_at_save = sys.argv[1], int(sys.argv[2])
     net = torch.nn.Linear(2, 2)

@@ -152,7 +152,8 @@ def test_importing_the_package_registers_nothing_in_monai_or_torch():
         "from monai.networks.layers.factories import Act; import torch; "
         "from torch.utils.flop_counter import flop_registry; "
         "names = set(Act.names); ops = set(flop_registry); "
-        "import lightmedseg_bundle.networks, lightmedseg_bundle.bundle, lightmedseg_bundle.cpu; "
+        "import lightmedseg_bundle.networks, lightmedseg_bundle.bundle, lightmedseg_bundle.cpu, "
+        "lightmedseg_bundle.handlers, lightmedseg_bundle.inferers, lightmedseg_bundle.workarounds; "
         "assert set(Act.names) == names, set(Act.names) - names; "
         "assert set(flop_registry) == ops, set(flop_registry) - ops"
     )

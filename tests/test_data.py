@@ -67,7 +67,7 @@ def test_multi_member_gzip_is_not_mistaken_for_truncated(tmp_path):
     case = _case(tmp_path, "a")
     raw = gzip.decompress(Path(case["image"]).read_bytes())
     Path(case["image"]).write_bytes(gzip.compress(raw[:200]) + gzip.compress(raw[200:]))
-    validated_datalist([case])
+    assert validated_datalist([case]) == [case]
 
 
 def test_truncated_uncompressed_nifti_is_reported(tmp_path):
@@ -99,7 +99,8 @@ def test_shape_affine_and_channel_mismatches_are_all_listed(tmp_path):
 def test_affines_within_tolerance_pass(tmp_path):
     nudged = np.eye(4)
     nudged[0, 3] = 1e-5
-    validated_datalist([_case(tmp_path, "a", label_affine=nudged)])
+    case = _case(tmp_path, "a", label_affine=nudged)
+    assert validated_datalist([case]) == [case]
 
 
 def test_listing_is_capped(tmp_path):

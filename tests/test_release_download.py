@@ -524,7 +524,7 @@ def test_fresh_install_from_the_served_zip_segments_the_validation_cases(release
     validation cases, and score the label maps against the ground truth and the documented Dice."""
     from monai.bundle import download
 
-    from lightmedseg_bundle.bundle import train_val_split
+    from lightmedseg_bundle.data import train_val_split
 
     bundle_dir = tmp_path / "bundles"
     download(name=BUNDLE_NAME, version=VERSION, bundle_dir=str(bundle_dir), url=_zip_url(server), progress=False)

@@ -12,8 +12,8 @@ from typing import Any
 from monai.data import FolderLayout
 from monai.utils import ImageMetaKey
 
-from ..bundle.flags import as_bool
 from ..data.case_names import case_name
+from ..workarounds import as_bool
 
 __all__ = ["case_output_path", "check_output_paths", "input_root"]
 

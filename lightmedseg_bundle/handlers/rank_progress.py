@@ -1,4 +1,4 @@
-"""Multi-GPU (torchrun) helpers for ``multi_gpu_train.json``."""
+"""Per-rank progress lines for multi-GPU (torchrun) training: ``multi_gpu_train.json`` attaches them to its trainer."""
 
 from __future__ import annotations
 
