@@ -251,3 +251,36 @@ def test_training_and_inference_define_the_model_and_its_input_alike():
     assert {k: train[k] for k in MODEL_IDS} == {k: inference[k] for k in MODEL_IDS}
     normalise = {k: v for k, v in train["intensity_transform"].items() if k != "keys"}
     assert normalise == {k: v for k, v in inference["intensity_transform"].items() if k != "keys"}
+
+
+@pytest.mark.parametrize(
+    "base, overlay, expected",
+    [
+        (
+            "train.json",
+            "multi_gpu_train.json",
+            {
+                "train#handlers": {
+                    "lightmedseg_bundle.handlers.TrainerCheckpointSaver",
+                    "StatsHandler",
+                    "TensorBoardStatsHandler",
+                    "lightmedseg_bundle.handlers.LossProgressBar",
+                    "lightmedseg_bundle.handlers.TrainingSummary",
+                },
+                "validate#handlers": {"TensorBoardStatsHandler"},
+            },
+        ),
+        ("inference.json", "multi_gpu_inference.json", {"handlers": {"lightmedseg_bundle.handlers.RunSummary"}}),
+    ],
+)
+def test_multi_gpu_overlays_turn_off_exactly_the_writers_on_other_ranks(base, overlay, expected):
+    """The overlays disable handlers by position (``train#handlers#4#_disabled_``): the positions must still be the
+    handlers that write files or logs, which rank 0 alone runs."""
+    config = ConfigParser.load_config_file(CONFIGS / base)
+    disabled: dict[str, set[str]] = {}
+    for key in ConfigParser.load_config_file(CONFIGS / overlay):
+        if key.endswith("#_disabled_"):
+            section, index = key[: -len("#_disabled_")].rsplit("#", 1)
+            handler = ConfigParser(config)[f"{section}#{index}"]
+            disabled.setdefault(section, set()).add(handler["_target_"])
+    assert disabled == expected

@@ -72,6 +72,7 @@ def test_param_count_matches_the_paper():
     assert abs(num_params(default) - 1.66e6) / 1.66e6 < 0.15
 
 
+@pytest.mark.slow
 def test_onnx_runtime_matches_eager(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(0)

@@ -7,12 +7,13 @@ import logging
 import torch.distributed as dist
 from ignite.engine import Engine, Events
 
-__all__ = ["log_rank_progress"]
+__all__ = ["log_rank_progress", "rank_and_world"]
 
 logger = logging.getLogger(__name__)
 
 
-def _rank_and_world() -> tuple[int, int]:
+def rank_and_world() -> tuple[int, int]:
+    """``(rank, world size)`` of the default process group; ``(0, 1)`` without one."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -26,7 +27,7 @@ def log_rank_progress(engine: Engine) -> Engine:
     """
 
     def _log(e: Engine) -> None:
-        rank, world = _rank_and_world()
+        rank, world = rank_and_world()
         logger.warning(
             f"rank {rank}/{world}: epoch {e.state.epoch}/{e.state.max_epochs} done, "
             f"{e.state.epoch_length} iterations"

@@ -8,7 +8,8 @@ Each module holds one concern:
 - :mod:`.markups`: 3D Slicer ``.mrk.json`` point lists.
 - :mod:`.qc_report`: the per-case QC report (JSON per case, CSV per run), built from
   :mod:`.qc_metrics` (volumes, components, intensity checks), :mod:`.uncertainty` (flip disagreement,
-  MC-dropout variance) and :mod:`.qc_overlay` (PNG of orthogonal slices).
+  MC-dropout variance) and :mod:`.qc_overlay` (PNG of orthogonal slices); :mod:`.distributed_qc`: that report's CSV
+  merged from the ranks of a sharded cohort inference (``multi_gpu_inference.json``).
 - :mod:`.dicom_input`: DICOM series folders as inputs; :mod:`.dicom_seg`: DICOM-SEG output with highdicom.
 - :mod:`.metadata_labels`: label names from the bundle's ``metadata.json``.
 - :mod:`.output_layout`, :mod:`.engine_outputs`: where per-case files go (one place per input, checked before any
@@ -22,6 +23,7 @@ from . import (
     atomic_output,
     dicom_input,
     dicom_seg,
+    distributed_qc,
     engine_outputs,
     geometry,
     markups,
@@ -37,6 +39,7 @@ from . import (
 from .atomic_output import atomic_image_writer, atomic_path
 from .dicom_input import dicom_series_datalist
 from .dicom_seg import DicomSegWriter, write_dicom_seg
+from .distributed_qc import DistributedQCReport
 from .geometry import invert_to_input, normalised_to_world, ras_to_lps
 from .markups import point_list_markups, save_markups
 from .metadata_labels import label_names
@@ -48,6 +51,7 @@ from .uncertainty import flip_disagreement, mc_dropout_variance, uncertainty_sco
 
 __all__ = [
     "DicomSegWriter",
+    "DistributedQCReport",
     "ONNX_EXPORT_COMMAND",
     "OnnxPredictor",
     "PriorsWriter",
@@ -59,6 +63,7 @@ __all__ = [
     "dicom_input",
     "dicom_seg",
     "dicom_series_datalist",
+    "distributed_qc",
     "engine_outputs",
     "flip_disagreement",
     "geometry",
