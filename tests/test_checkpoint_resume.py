@@ -134,3 +134,13 @@ def test_best_model_record_needs_a_key_metric_saver(tmp_path):
     saver = AtomicCheckpointSaver(str(tmp_path), {"model": torch.nn.Linear(2, 2)}, save_interval=1)
     with pytest.raises(ValueError, match="save_key_metric=True"):
         saver.state_dict()
+
+
+def test_resumed_training_keeps_only_its_latest_checkpoint(tmp_path):
+    """The checkpoint a run resumed from goes once the run has saved its own, as each epoch's replaces the one before."""
+    _train(tmp_path, max_epochs=2)
+    assert sorted(p.name for p in tmp_path.glob("checkpoint_epoch=*.pt")) == ["checkpoint_epoch=2.pt"]
+    _train(tmp_path, max_epochs=4, resume=True)
+    assert sorted(p.name for p in tmp_path.glob("checkpoint_epoch=*.pt")) == ["checkpoint_epoch=4.pt"]
+    state = torch.load(tmp_path / "checkpoint_epoch=4.pt", map_location="cpu", weights_only=True)
+    assert state["trainer"]["iteration"] == 4 and float(state["model"]["weight"][0, 0]) == 4.0

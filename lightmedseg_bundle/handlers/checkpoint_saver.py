@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ignite.engine import Engine
+from ignite.engine import Engine, Events
 from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointSaver
 
@@ -199,3 +199,20 @@ class TrainerCheckpointSaver:
                 engine.state_dict_user_keys.append(key)
         self.saver = AtomicCheckpointSaver(self.save_dir, {**self.save_dict, self.engine_key: engine}, **self.kwargs)
         self.saver.attach(engine)
+        previous = set(Path(self.save_dir).glob(self.EPOCH_CHECKPOINTS))
+        if previous:  # a resumed run: the checkpoint it continues from is replaced like the ones it writes itself
+            engine.add_event_handler(Events.EPOCH_COMPLETED, self._remove_previous, previous)
+
+    EPOCH_CHECKPOINTS = "checkpoint_epoch=*.pt"
+    """The epoch checkpoints of ``save_dir`` (MONAI's ``CheckpointSaver`` names them ``checkpoint_epoch=<N>.pt``)."""
+
+    def _remove_previous(self, engine: Engine, previous: set[Path]) -> None:
+        """Once this run's first epoch checkpoint is on disk, delete the ones that were in ``save_dir`` before it (the
+        checkpoint a resumed run started from), so that the folder keeps the latest checkpoint only, as within one run;
+        ignite's ``Checkpoint`` only removes files it saved itself."""
+        written = set(Path(self.save_dir).glob(self.EPOCH_CHECKPOINTS)) - previous
+        if not written:
+            return
+        for path in previous:
+            path.unlink(missing_ok=True)
+        engine.remove_event_handler(self._remove_previous, Events.EPOCH_COMPLETED)
