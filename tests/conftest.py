@@ -97,6 +97,24 @@ def hippocampus_datalist(tmp_path_factory) -> Path:
     return write_datalist(tmp_path_factory.mktemp("datalist") / "dataset.json", hippocampus_cases(5))
 
 
+def tensorboard_scalars(folder: str | os.PathLike, newest_only: bool = False) -> dict[str, list[tuple[int, float]]]:
+    """``{tag: [(step, value), ...]}`` of the TensorBoard event files a run's handlers wrote into ``folder`` (only the
+    newest run's files with ``newest_only``): what a run did, read from its outputs rather than its log."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    # events.out.tfevents.<time>.<host>.<pid>.<n>: a run's handlers share its pid
+    files = sorted(Path(folder).glob("events.out.tfevents.*"), key=lambda f: int(f.name.split(".")[3]))
+    if newest_only and files:
+        files = [f for f in files if f.name.split(".")[-2] == files[-1].name.split(".")[-2]]
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    for file in files:
+        events = EventAccumulator(str(file))
+        events.Reload()
+        for tag in events.Tags()["scalars"]:
+            scalars.setdefault(tag, []).extend((e.step, e.value) for e in events.Scalars(tag))
+    return scalars
+
+
 @pytest.fixture(scope="session")
 def trained_bundle(tmp_path_factory, hippocampus_datalist) -> dict:
     """One epoch of training, run from outside the bundle root with absolute config paths and ``--bundle_root``."""
