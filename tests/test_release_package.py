@@ -126,7 +126,7 @@ def test_zip_has_the_layout_monai_bundle_download_extracts(release):
                     "metadata.json", "large_files.yml", "lightmedseg_bundle/networks/lightmedseg.py",
                     "pyproject.toml"):  # fmt: skip
             assert rel in files, rel
-        assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or "checkpoint_" in f]
+        assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or re.search(r"checkpoint_.*\.pt$", f)]
         assert not [f for f in files if f.startswith(("eval/", "dist/", ".venv", "models/.export"))]
         # the weights are the checkout's, byte for byte
         assert archive.read(f"{BUNDLE_NAME}/models/model.pt") == WEIGHTS.read_bytes()
