@@ -138,6 +138,11 @@ def test_zip_has_the_layout_monai_bundle_download_extracts(release):
         assert not any(word in readme for word in ("make ", "scripts/", "tests/", "monailabel/"))
         named = set(re.findall(r"`((?:configs|models|docs)/[\w./-]+\.(?:json|pt|ts|md))`", readme))
         assert named and named <= files, named - files
+        # the model card: nothing that only the repository has, and every page or figure it links to is in the zip
+        card = archive.read(f"{BUNDLE_NAME}/docs/README.md").decode()
+        assert not any(word in card for word in ("make ", "scripts/", "tests/", "monailabel/", "pip install -e"))
+        linked = {f"docs/{target}" for target in re.findall(r"\]\(([\w./-]+)\)", card)}
+        assert linked and linked <= files, linked - files
 
 
 def test_checksum_large_files_and_assets_are_consistent(release):
