@@ -27,11 +27,13 @@ test-slow: install
 test-all: install
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
-# the MONAI model zoo's code-format checks (its runtests.sh --codeformat: isort, black, flake8)
+# the MONAI model zoo's code-format and type checks (its runtests.sh --codeformat: isort, black, flake8, pytype;
+# settings in pyproject.toml and .flake8)
 lint: install
 	$(BIN)/python -m isort --check --diff .
 	$(BIN)/python -m black --check .
 	$(BIN)/python -m flake8 --count .
+	$(BIN)/python -m pytype
 
 benchmark: install
 	$(BIN)/python scripts/benchmark.py

@@ -18,6 +18,8 @@ directly: when a test there fails, upstream has changed and the workaround (or i
   :func:`restore_saved_checkpoints`: the private parts of MONAI's ``CheckpointSaver`` and ignite's ``Checkpoint``
   that :class:`lightmedseg_bundle.handlers.AtomicCheckpointSaver` needs (MONAI's saver writes in place and has no
   public way to replace its save handlers or to read back the best-model record).
+- :class:`KeepOneSliceAxes`: MONAI 1.6.1's ``ImageWriter`` squeezes every trailing size-1 axis, so a one-slice
+  volume's label map lost its third axis; :func:`lightmedseg_bundle.inference.atomic_image_writer` mixes it in.
 - :func:`split_non_meta_entries`: MONAI 1.6.1's ``Spacingd`` fails on a string entry named ``<key>_...`` (MONAI
   Label's ``image_path``); :class:`lightmedseg_bundle.transforms.TrainingSpacingd` calls it.
 
@@ -50,6 +52,7 @@ __all__ = [
     "RUN_ARGUMENTS",
     "KNOWN_HARMLESS_LOGGERS",
     "KNOWN_HARMLESS_WARNINGS",
+    "KeepOneSliceAxes",
     "WORKER_TRACEBACK",
     "as_bool",
     "command_line_config",
@@ -320,6 +323,26 @@ def saved_checkpoints(checkpoint: Checkpoint) -> list[tuple[float, str]]:
 def restore_saved_checkpoints(checkpoint: Checkpoint, saved: Iterable[tuple[float, str]]) -> None:
     """Make an ignite ``Checkpoint`` take ``saved`` (as :func:`saved_checkpoints` returns) for the files it saved."""
     checkpoint.load_state_dict({"_saved": list(saved)})
+
+
+# --- MONAI 1.6.1 ImageWriter: every trailing singleton axis squeezed -----------------------------------------------
+# monai.data.image_writer.ImageWriter.convert_to_channel_last(squeeze_end_dims=True) squeezes *every* trailing
+# size-1 axis once the channel is last, so the label map of a one-slice 3D image (X, Y, 1) was written as (X, Y),
+# unlike its input.
+
+
+class KeepOneSliceAxes:
+    """Mixin for a MONAI ``ImageWriter`` (before it in the bases): ``squeeze_end_dims`` drops a size-1 channel only
+    and keeps the spatial axes (:func:`lightmedseg_bundle.inference.atomic_image_writer` uses it)."""
+
+    @classmethod
+    def convert_to_channel_last(cls, data, channel_dim=0, squeeze_end_dims=True, spatial_ndim=3, contiguous=False):
+        data = super().convert_to_channel_last(  # pytype: disable=attribute-error
+            data, channel_dim, False, spatial_ndim, contiguous
+        )
+        if squeeze_end_dims and data.shape[-1] == 1 and (spatial_ndim is None or len(data.shape) > spatial_ndim):
+            data = data[..., 0]
+        return data
 
 
 # --- MONAI 1.6.1 Spacingd: entries named like the key that are no meta dictionaries -------------------------------

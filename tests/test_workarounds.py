@@ -192,3 +192,15 @@ def test_split_non_meta_entries_sets_aside_only_entries_that_are_no_dictionaries
     assert sorted(kept) == ["image", "image_meta_dict", "label", "label_path"]
     out = Spacingd("image", pixdim=(1.0, 1.0, 1.0))(kept)  # what TrainingSpacingd runs, then puts image_path back
     assert out["image"].shape[:3] == (1, 4, 8) and "image_path" not in out
+
+
+def test_upstream_image_writer_squeezes_every_trailing_singleton_axis():
+    """MONAI's ``ImageWriter`` drops the third axis of a one-slice label map; :class:`KeepOneSliceAxes` keeps it."""
+    from monai.data import NibabelWriter
+
+    from lightmedseg_bundle.workarounds import KeepOneSliceAxes
+
+    one_slice = torch.zeros(1, 5, 6, 1)  # (C, X, Y, Z) with one slice
+    assert NibabelWriter.convert_to_channel_last(one_slice, squeeze_end_dims=True).shape == (5, 6)
+    kept = type("KeepingWriter", (KeepOneSliceAxes, NibabelWriter), {})
+    assert kept.convert_to_channel_last(one_slice, squeeze_end_dims=True).shape == (5, 6, 1)

@@ -1,7 +1,8 @@
 """Output files that are complete or absent: each is written under a hidden temporary name in its own folder and
 renamed over its final name only once written, as the checkpoint saver does for checkpoints. A run killed while
 saving leaves no truncated ``<case>_seg.nii.gz`` (or QC, priors, DICOM-SEG file) that looks like a finished one.
-The label maps' writer also keeps the input's spatial axes when one of them has size 1 (see ``_KeepOneSliceAxes``)."""
+The label maps' writer also keeps the input's spatial axes when one of them has size 1
+(:class:`lightmedseg_bundle.workarounds.KeepOneSliceAxes`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from monai.data.image_writer import ImageWriter, resolve_writer
+
+from ..workarounds import KeepOneSliceAxes
 
 __all__ = ["PARTIAL_PREFIX", "atomic_image_writer", "atomic_path"]
 
@@ -45,25 +48,10 @@ class _AtomicWrite:
 
     def write(self, filename, verbose: bool = True, **kwargs):
         with atomic_path(filename) as partial:
-            result = super().write(str(partial), verbose=False, **kwargs)
+            result = super().write(str(partial), verbose=False, **kwargs)  # pytype: disable=attribute-error
         if verbose:
             logger.info(f"writing: {filename}")
         return result
-
-
-class _KeepOneSliceAxes:
-    """Mixin for a MONAI ``ImageWriter``: ``squeeze_end_dims`` drops a single channel only.
-
-    MONAI's ``ImageWriter.convert_to_channel_last`` squeezes *every* trailing singleton axis once the channel is
-    last, so the label map of a one-slice 3D image (X, Y, 1) was written as (X, Y), unlike its input. Here a size-1
-    channel is dropped and the spatial axes are kept."""
-
-    @classmethod
-    def convert_to_channel_last(cls, data, channel_dim=0, squeeze_end_dims=True, spatial_ndim=3, contiguous=False):
-        data = super().convert_to_channel_last(data, channel_dim, False, spatial_ndim, contiguous)
-        if squeeze_end_dims and data.shape[-1] == 1 and (spatial_ndim is None or len(data.shape) > spatial_ndim):
-            data = data[..., 0]
-        return data
 
 
 _ATOMIC_WRITERS: dict[type, type] = {}
@@ -77,5 +65,5 @@ def atomic_image_writer(output_ext: str) -> type[ImageWriter]:
     """
     base = resolve_writer(output_ext)[0]
     if base not in _ATOMIC_WRITERS:
-        _ATOMIC_WRITERS[base] = type(f"Atomic{base.__name__}", (_AtomicWrite, _KeepOneSliceAxes, base), {})
+        _ATOMIC_WRITERS[base] = type(f"Atomic{base.__name__}", (_AtomicWrite, KeepOneSliceAxes, base), {})
     return _ATOMIC_WRITERS[base]

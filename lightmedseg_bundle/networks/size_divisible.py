@@ -26,7 +26,7 @@ def size_divisible(network: nn.Module) -> int:
     if isinstance(net, UNet):
         return math.prod(int(s) if isinstance(s, int) else int(max(s)) for s in net.strides)
     if isinstance(net, SegResNet):
-        return 2 ** (len(net.blocks_down) - 1)
+        return int(2 ** (len(net.blocks_down) - 1))
     raise ValueError(
         f"cannot tell which multiple the input sizes of {type(net).__name__} must be: give the network a "
         "`size_divisible` attribute, or replace the `k` of the configs' DivisiblePadd with a number"

@@ -49,7 +49,7 @@ from urllib.parse import urlparse
 if __package__:
     from .hashing import file_hash, parse_sha256
 else:  # run as a plain file, `python install.py`: its sibling hashing.py is on sys.path (the script's folder)
-    from hashing import file_hash, parse_sha256
+    from hashing import file_hash, parse_sha256  # pytype: disable=import-error
 
 __all__ = ["BundleInstallError", "checksum_url", "install_bundle", "main", "model_info_checksum"]
 
