@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ignite.engine import Engine, Events
+from ignite.engine import Engine
 from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointSaver
 
@@ -95,6 +95,10 @@ class AtomicDiskSaver(BaseSaveHandler):
     def remove(self, filename: str) -> None:
         self._to_remove.append(self.path(filename))
 
+    def remove_after_next_save(self, paths: list[Path]) -> None:
+        """Delete ``paths`` once the next checkpoint is in place, as ignite's own :meth:`remove` requests are."""
+        self._to_remove.extend(paths)
+
 
 class AtomicCheckpointSaver(CheckpointSaver):
     """MONAI ``CheckpointSaver`` whose files are written by :class:`AtomicDiskSaver`. Arguments as MONAI's.
@@ -108,9 +112,14 @@ class AtomicCheckpointSaver(CheckpointSaver):
     def __init__(self, save_dir: str, save_dict: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(save_dir, dict(save_dict), **kwargs)
         # MONAI's in-place save handlers give way; each knows the fixed file name (model.pt), if any
-        replace_save_handlers(self, lambda filename: AtomicDiskSaver(save_dir, filename))
+        self.disk_savers: list[AtomicDiskSaver] = []
+        replace_save_handlers(self, lambda filename: self._disk_saver(save_dir, filename))
         self._engine: Engine | None = None
         self._best_metric: tuple[float, int] | None = None  # restored before attach: (best_metric, its epoch)
+
+    def _disk_saver(self, save_dir: str, filename: str | None) -> AtomicDiskSaver:
+        self.disk_savers.append(AtomicDiskSaver(save_dir, filename))
+        return self.disk_savers[-1]
 
     def attach(self, engine: Engine) -> None:
         super().attach(engine)
@@ -199,20 +208,8 @@ class TrainerCheckpointSaver:
                 engine.state_dict_user_keys.append(key)
         self.saver = AtomicCheckpointSaver(self.save_dir, {**self.save_dict, self.engine_key: engine}, **self.kwargs)
         self.saver.attach(engine)
-        previous = set(Path(self.save_dir).glob(self.EPOCH_CHECKPOINTS))
-        if previous:  # a resumed run: the checkpoint it continues from is replaced like the ones it writes itself
-            engine.add_event_handler(Events.EPOCH_COMPLETED, self._remove_previous, previous)
-
-    EPOCH_CHECKPOINTS = "checkpoint_epoch=*.pt"
-    """The epoch checkpoints of ``save_dir`` (MONAI's ``CheckpointSaver`` names them ``checkpoint_epoch=<N>.pt``)."""
-
-    def _remove_previous(self, engine: Engine, previous: set[Path]) -> None:
-        """Once this run's first epoch checkpoint is on disk, delete the ones that were in ``save_dir`` before it (the
-        checkpoint a resumed run started from), so that the folder keeps the latest checkpoint only, as within one run;
-        ignite's ``Checkpoint`` only removes files it saved itself."""
-        written = set(Path(self.save_dir).glob(self.EPOCH_CHECKPOINTS)) - previous
-        if not written:
-            return
-        for path in previous:
-            path.unlink(missing_ok=True)
-        engine.remove_event_handler(self._remove_previous, Events.EPOCH_COMPLETED)
+        # a resumed run: the checkpoint it continues from goes once this run's first one is in place, like the ones it
+        # writes itself (ignite's Checkpoint removes only files it saved)
+        previous = sorted(Path(self.save_dir).glob("checkpoint_epoch=*.pt"))
+        for disk_saver in self.saver.disk_savers:
+            disk_saver.remove_after_next_save(previous)
