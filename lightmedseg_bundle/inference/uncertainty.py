@@ -13,6 +13,8 @@ import torch
 from monai.networks.utils import eval_mode
 from torch import nn
 
+from lightmedseg_bundle.workarounds import argmax
+
 __all__ = ["UNCERTAINTY_METHODS", "flip_disagreement", "mc_dropout_variance", "uncertainty_score"]
 
 #: accepted values of the QC report's ``uncertainty`` option
@@ -27,7 +29,7 @@ def _probabilities(logits: torch.Tensor, activation: str) -> torch.Tensor:
 def _discrete(probabilities: torch.Tensor, activation: str) -> torch.Tensor:
     """(B, C, ...) probabilities to (B, C', ...) discrete maps: the argmax label (C' = 1) or thresholded regions."""
     if activation == "softmax":
-        return probabilities.argmax(dim=1, keepdim=True)
+        return argmax(probabilities, dim=1, keepdim=True)
     return (probabilities > 0.5).to(torch.int64)
 
 
