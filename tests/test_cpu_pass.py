@@ -85,6 +85,22 @@ def test_pass_keeps_the_layout_of_what_it_returns_and_is_idempotent():
     assert logits.is_contiguous() and texture.is_contiguous() and anchors.shape == (1, 8, 3)
 
 
+@pytest.mark.parametrize("shape", [(1, 3, 5, 6, 7), (2, 8, 24, 32, 24), (1, 3, 1, 4, 2), (1, 2, 2, 2, 2)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_upsampling_equals_pytorchs_with_and_without_gradients(shape, channels_last):
+    plain = torch.nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False)
+    fast = optimize_for_cpu(torch.nn.Sequential(copy.deepcopy(plain)))
+    x = torch.randn(shape)
+    x = x.contiguous(memory_format=torch.channels_last_3d) if channels_last else x
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), plain(x), **TOLERANCE)
+    x.requires_grad_(True)
+    grad = torch.randn(plain(x).shape)
+    (expected,) = torch.autograd.grad(plain(x), x, grad)
+    (got,) = torch.autograd.grad(fast(x), x, grad)
+    torch.testing.assert_close(got, expected, **TOLERANCE)
+
+
 def test_metatensor_input_gives_the_plain_tensor_result():
     from monai.data import MetaTensor
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["OneDNNConv3d", "PointwiseConv3d", "PatchExpandConv3d", "FewChannelUpsample"]
+__all__ = ["OneDNNConv3d", "PointwiseConv3d", "PatchExpandConv3d", "TrilinearUpsample"]
 
 
 def _runs_on_onednn(x: torch.Tensor) -> bool:
@@ -79,17 +79,53 @@ class PatchExpandConv3d(nn.ConvTranspose3d):
         return out.movedim(-1, 1)
 
 
-class FewChannelUpsample(nn.Upsample):
+def _upsample2x_trilinear(x: torch.Tensor) -> torch.Tensor:
     """
-    An ``nn.Upsample`` that interpolates a channels-last input of fewer than 8 channels in the channels-first layout
-    and returns it channels-last again: PyTorch's channels-last trilinear kernel runs about 2x slower than the
-    channels-first one for 2-4 channels (a network's logits), and faster from 8 channels on.
+    ``F.interpolate(x, scale_factor=2, mode="trilinear", align_corners=False)`` of a 5D tensor, one axis at a time,
+    returned channels-first whatever ``x``'s layout. Along an axis of length n, output 2i is ``0.25 x[i-1] + 0.75 x[i]``
+    and output 2i+1 is ``0.75 x[i] + 0.25 x[i+1]``, the border voxels copied where the neighbour would fall outside
+    (PyTorch clamps the source coordinate there); each half is one ``torch.lerp`` written in place into the
+    interleaved output.
+    """
+    for axis in (2, 3, 4):
+        n = x.shape[axis]
+        shape = list(x.shape)
+        shape[axis] = 2 * n
+        out = torch.empty(shape, dtype=x.dtype, device=x.device)
+        pairs = out.unflatten(axis, (n, 2))
+        even, odd = pairs.select(axis + 1, 0), pairs.select(axis + 1, 1)
+        low, high = x.narrow(axis, 0, n - 1), x.narrow(axis, 1, n - 1)
+        torch.lerp(low, high, 0.75, out=even.narrow(axis, 1, n - 1))
+        torch.lerp(high, low, 0.75, out=odd.narrow(axis, 0, n - 1))
+        even.narrow(axis, 0, 1).copy_(x.narrow(axis, 0, 1))
+        odd.narrow(axis, n - 1, 1).copy_(x.narrow(axis, n - 1, 1))
+        x = out
+    return x
+
+
+class TrilinearUpsample(nn.Upsample):
+    """
+    An ``nn.Upsample`` (3D, trilinear) that is faster on the CPU in both memory layouts:
+
+    - without gradients (inference), the 2x upsampling of ``align_corners=False`` (LightMedSeg's head) runs as three
+      1D steps of two ``torch.lerp`` each and returns channels-first, the layout the network's output leaves in
+      anyway: 1 x 3 x 64^3 channels-last in 3-6 ms against PyTorch's 29 (15 channels-first, plus the conversions),
+      LightMedSeg's forward at 1 x 4 x 128^3 224 -> 155 ms (2 threads); equal to 5e-7;
+    - otherwise, a channels-last input of fewer than 8 channels is interpolated channels-first and returned
+      channels-last: PyTorch's channels-last trilinear kernel runs about 2x slower than the channels-first one for
+      2-4 channels (a network's logits), and faster from 8 channels on.
     """
 
     max_channels = 7
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels_last = x.dim() == 5 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d)
-        if _runs_on_onednn(x) and channels_last and x.shape[1] <= self.max_channels:
+        if not _runs_on_onednn(x) or x.dim() != 5 or self.mode != "trilinear":
+            return super().forward(x)
+        doubling = self.size is None and self.scale_factor in (2, 2.0, (2, 2, 2), (2.0, 2.0, 2.0))
+        if doubling and not self.align_corners and min(x.shape[2:]) > 1:
+            if not (torch.is_grad_enabled() and x.requires_grad):
+                return _upsample2x_trilinear(x)
+        channels_last = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d)
+        if channels_last and x.shape[1] <= self.max_channels:
             return super().forward(x.contiguous()).contiguous(memory_format=torch.channels_last_3d)
         return super().forward(x)

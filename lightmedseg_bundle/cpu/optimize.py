@@ -8,7 +8,7 @@ import torch
 from monai.networks.blocks.activation import MemoryEfficientSwish, Swish
 from torch import nn
 
-from .kernels import FewChannelUpsample, OneDNNConv3d, PatchExpandConv3d, PointwiseConv3d
+from .kernels import OneDNNConv3d, PatchExpandConv3d, PointwiseConv3d, TrilinearUpsample
 
 __all__ = ["optimize_for_cpu"]
 
@@ -25,7 +25,7 @@ def _fast_kernel(module: nn.Module) -> type[nn.Module] | None:
         patch_expand &= module.padding == module.output_padding == (0, 0, 0) and module.dilation == (1, 1, 1)
         return PatchExpandConv3d if patch_expand else None
     if type(module) is nn.Upsample:
-        return FewChannelUpsample
+        return TrilinearUpsample
     return None
 
 
@@ -63,8 +63,8 @@ def optimize_for_cpu(model: nn.Module, enabled: bool = True) -> nn.Module:
 
     - Convolutions: dense 3D convolutions always on oneDNN (:class:`~.kernels.OneDNNConv3d`), 1x1x1 convolutions
       and 2x2x2 stride-2 transposed convolutions as single matrix products (:class:`~.kernels.PointwiseConv3d`,
-      :class:`~.kernels.PatchExpandConv3d`); ``nn.Upsample`` of fewer than 8 channels channels-first
-      (:class:`~.kernels.FewChannelUpsample`).
+      :class:`~.kernels.PatchExpandConv3d`); trilinear ``nn.Upsample`` by 2 as separable in-place interpolation
+      without gradients, and of fewer than 8 channels channels-first otherwise (:class:`~.kernels.TrilinearUpsample`).
     - Activations: MONAI's ``Swish``/``MemoryEfficientSwish`` become PyTorch's fused ``nn.SiLU``.
     - Memory layout: weights and the 5D inputs in ``torch.channels_last_3d`` (oneDNN's native layout, whose
       convolution backward passes are several times faster for few channels), outputs returned contiguous.
