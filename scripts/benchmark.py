@@ -4,7 +4,8 @@ bundle's own configs, plain and with the bundle's CPU pass, and write the result
 
 Every network is the ``network_def`` that ships: ``configs/train.json`` for LightMedSeg, with the overlay
 ``configs/networks/<name>.json`` for each peer. Each (network, variant) is measured in a fresh worker process (this
-script re-invoked with ``--worker``), so that one model's allocator state cannot affect another's. The variants are
+script re-invoked with ``--worker``), so that one model's allocator state cannot affect another's; with ``--rounds R``
+every worker runs R times, round-robin over the networks, and each figure is the median over the rounds. The variants are
 ``plain`` (the modules as written) and ``cpu`` (after :func:`lightmedseg_bundle.cpu.optimize_for_cpu`, what the
 configs apply on a CPU through ``cpu_kernels``), so that architecture and kernels can be told apart.
 
@@ -61,9 +62,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from lightmedseg_bundle.benchmarking import (
     LiveTensorMemory,
     machine_info,
+    marked_sections,
     peak_rss_bytes,
     reset_peak_rss,
-    section_markers,
 )
 from lightmedseg_bundle.cpu import optimize_for_cpu, register_flop_formulas
 
@@ -84,7 +85,6 @@ OURS, UNET, VELOXSEG = "lightmedseg", "unet", "veloxseg"
 LARGE_INPUT_OVERLAY = "tasks/brats.json"
 RESULT_PREFIX = "BENCHMARK_RESULT "
 MIB = 2**20
-KEPT_SECTIONS = ("profile", "runtimes", "comparison", "budgets")
 """Marked sections of the report kept when it is rewritten: the profile (written by hand), benchmark_runtimes.py's and
 compare_networks.py's sections, and the UNet budget table."""
 Result = dict[str, Any]
@@ -181,6 +181,7 @@ def measure_cases(name: str, variant: str, args: argparse.Namespace) -> Result:
     images = [str(args.dataset_dir / case["image"]) for case in dataset["training"][: args.num_cases]]
     parser = config_parser(name, base="inference.json")
     model = build_network(parser, variant).eval()
+    parser["network"] = model  # the preprocessing reads @network, which would apply the CPU pass to `model` in place
     preprocessing = parser.get_parsed_content("preprocessing")
     inferer = parser.get_parsed_content("sw_inferer")
     volumes = [preprocessing({"image": image})["image"].as_tensor()[None] for image in images]
@@ -286,6 +287,29 @@ def run_worker(args: argparse.Namespace, *worker: str) -> Result:
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX) :])
     raise RuntimeError(f"worker {worker} reported no result:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+
+
+def combine_rounds(rounds: list[Result]) -> Result:
+    """One result from the same worker run in several rounds: the median of each measurement over the rounds (for
+    timings, the median of the rounds' medians, the least minimum and the largest maximum); a skipped round wins."""
+    skipped = [r for r in rounds if r["status"] != "ok"]
+    if skipped or len(rounds) == 1:
+        return skipped[0] if skipped else rounds[0]
+    combined: Result = {}
+    for key, value in rounds[0].items():
+        values = [r[key] for r in rounds]
+        if isinstance(value, dict) and set(value) == {"median", "min", "max"}:
+            combined[key] = {
+                "median": statistics.median(v["median"] for v in values),
+                "min": min(v["min"] for v in values),
+                "max": max(v["max"] for v in values),
+            }
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            combined[key] = statistics.median(values)
+        else:
+            combined[key] = value
+    combined["rounds"] = len(rounds)
+    return combined
 
 
 def _value(result: Result | None, key: str, sub: str | None = None) -> float | None:
@@ -413,9 +437,12 @@ def write_report(
         "",
         "- Networks: the `network_def` that ships, `configs/train.json` for LightMedSeg and "
         "`configs/networks/<name>.json` on top of it for each peer; each (network, variant) in a fresh worker "
-        f"process on {args.threads} threads. `plain`: the modules as written; `cpu`: after "
+        f"process on {args.threads} threads, in {args.rounds} round(s) over all networks in turn, each figure the "
+        "median over the rounds (a slow spell of a shared machine then hits every network alike). `plain`: the "
+        "modules as written; `cpu`: after "
         "`lightmedseg_bundle.cpu.optimize_for_cpu` (oneDNN convolutions, 1x1x1 and 2x2x2 convolutions as matmuls, "
-        "fused SiLU, channels-last layout), which the configs apply on a CPU (`cpu_kernels`).",
+        "fused SiLU, 2x trilinear upsampling as in-place lerps at inference, channels-last layout), which the configs "
+        "apply on a CPU (`cpu_kernels`).",
         f"- Forward: 1 x 4 x {args.size}^3, the network as `configs/tasks/brats.json` configures it (4 modalities, "
         f"3 regions; LightMedSeg with its trilinear head there); median and range of {args.repeats} passes after "
         f"{args.warmup} warm-up, `eval()` under `torch.inference_mode()`. MACs: `FlopCounterMode` / 2 (convolutions, "
@@ -448,11 +475,8 @@ def write_report(
         ]
     lines += ["## Targets (LightMedSeg, CPU pass, against the peers with the same pass)", ""]
     lines += [*target_lines(results, epochs, peak), ""]
-    old = path.read_text() if path.is_file() else ""
-    for name in KEPT_SECTIONS:
-        start, end = section_markers(name)
-        if start in old and end in old:
-            lines += [start + old.split(start, 1)[1].split(end, 1)[0] + end, ""]
+    for section in marked_sections(path.read_text() if path.is_file() else ""):
+        lines += [section, ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
 
@@ -474,14 +498,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dataset-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "msd_hippocampus")
     parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--max-seconds", type=float, default=900.0, help="time budget per worker process")
+    parser.add_argument("--rounds", type=int, default=1, help="run every worker this many times, round-robin")
     parser.add_argument("--worker", nargs=2, metavar=("NETWORK", "VARIANT"), help=argparse.SUPPRESS)
     parser.add_argument("--epoch-worker", choices=tuple(NETWORKS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.size < 32 or args.size % 32:
         parser.error(f"--size must be a multiple of 32 and at least 32, got {args.size}")
-    if min(args.repeats, args.train_steps, args.num_cases, args.threads) < 1 or args.warmup < 0:
-        parser.error("--repeats, --train-steps, --num-cases and --threads must be positive, --warmup >= 0")
+    if min(args.repeats, args.train_steps, args.num_cases, args.threads, args.rounds) < 1 or args.warmup < 0:
+        parser.error("--repeats, --train-steps, --num-cases, --threads and --rounds must be positive, --warmup >= 0")
     for option, choices in (("networks", NETWORKS), ("variants", VARIANTS)):
         chosen = [n.strip() for n in getattr(args, option).split(",") if n.strip()]
         unknown = [n for n in chosen if n not in choices]
@@ -507,23 +532,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     machine = machine_info("cpu")
     peak = machine_peak_gflops(args.threads)
     print(f"matmul peak: {peak:.0f} GFLOP/s on {args.threads} threads", flush=True)
-    results: dict[str, Result] = {}
-    for name in args.networks:
-        for variant in args.variants:
-            results[f"{name}+{variant}"] = r = run_worker(args, "--worker", name, variant)
-            if r["status"] == "ok":
-                print(
-                    f"[{name} {variant}] forward {r['latency_ms']['median']:.0f} ms ({r['gflops']:.1f} GFLOP/s), "
-                    f"peak RSS {r['peak_rss'] / MIB:.0f} MiB, training step {r['step_ms']['median']:.0f} ms"
-                    + (f", {r['case_ms']:.1f} ms per case" if "case_ms" in r else ""),
-                    flush=True,
-                )
-            else:
-                print(f"[{name} {variant}] skipped: {r['reason']}", flush=True)
-    epochs: dict[str, Result] = {}
-    for name in args.networks if args.epoch else ():
-        epochs[name] = r = run_worker(args, "--epoch-worker", name)
-        print(f"[{name}] epoch: {r.get('epoch_s', float('nan')):.1f} s {r.get('reason', '')}", flush=True)
+    rounds: dict[str, list[Result]] = {}
+    epoch_rounds: dict[str, list[Result]] = {}
+    for round_number in range(1, args.rounds + 1):  # round-robin, so that a slow spell of the machine hits all alike
+        for name in args.networks:
+            for variant in args.variants:
+                r = run_worker(args, "--worker", name, variant)
+                rounds.setdefault(f"{name}+{variant}", []).append(r)
+                if r["status"] == "ok":
+                    print(
+                        f"[round {round_number}, {name} {variant}] forward {r['latency_ms']['median']:.0f} ms "
+                        f"({r['gflops']:.1f} GFLOP/s), peak RSS {r['peak_rss'] / MIB:.0f} MiB, training step "
+                        f"{r['step_ms']['median']:.0f} ms"
+                        + (f", {r['case_ms']:.1f} ms per case" if "case_ms" in r else ""),
+                        flush=True,
+                    )
+                else:
+                    print(f"[round {round_number}, {name} {variant}] skipped: {r['reason']}", flush=True)
+        for name in args.networks if args.epoch else ():
+            epoch_rounds.setdefault(name, []).append(r := run_worker(args, "--epoch-worker", name))
+            print(f"[round {round_number}, {name}] epoch: {r.get('epoch_s', float('nan')):.1f} s {r.get('reason', '')}")
+    results = {key: combine_rounds(value) for key, value in rounds.items()}
+    epochs = {key: combine_rounds(value) for key, value in epoch_rounds.items()}
     write_report(args.output, args, machine, peak, results, epochs)
     print("\n".join(["", "Targets:", *target_lines(results, epochs, peak)]))
     print(f"Report written to {args.output}")

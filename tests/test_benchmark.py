@@ -27,9 +27,10 @@ NUMERIC_COLUMNS = (
     "training GFLOP/s",
     "per case (ms)",
 )
-#: the sections that scripts/benchmark_runtimes.py and scripts/compare_networks.py write into the same report
+#: sections that the other benchmark scripts write into the same report (any name is kept)
 KEPT = "\n\n".join(
-    f"<!-- {n}:start -->\n## {n}\nkept text of {n}\n<!-- {n}:end -->" for n in ("runtimes", "comparison")
+    f"<!-- {n}:start -->\n## {n}\nkept text of {n}\n<!-- {n}:end -->"
+    for n in ("runtimes", "comparison", "cohort", "anything_else")
 )
 
 sys.path.insert(0, str(SCRIPT.parent))
@@ -140,3 +141,17 @@ def test_unknown_network_is_an_error(tmp_path: Path) -> None:
     assert "unknown networks not_a_model" in proc.stderr
     assert "lightmedseg" in proc.stderr  # the valid choices are listed
     assert not output.exists()
+
+
+def test_rounds_combine_into_medians_and_a_skipped_round_wins() -> None:
+    from benchmark import combine_rounds
+
+    def round_result(median: float, low: float, high: float, case: float) -> dict:
+        return {"status": "ok", "latency_ms": {"median": median, "min": low, "max": high}, "case_ms": case, "p": "x"}
+
+    rounds = [round_result(10, 9, 12, 3.0), round_result(30, 20, 40, 1.0), round_result(20, 15, 21, 2.0)]
+    combined = combine_rounds(rounds)
+    assert combined["latency_ms"] == {"median": 20, "min": 9, "max": 40}
+    assert combined["case_ms"] == 2.0 and combined["p"] == "x" and combined["rounds"] == 3
+    skipped = {"status": "skipped", "reason": "out of memory"}
+    assert combine_rounds([rounds[0], skipped]) == skipped

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -14,12 +15,17 @@ import monai
 import psutil
 import torch
 
-__all__ = ["machine_info", "section_markers", "write_section"]
+__all__ = ["machine_info", "marked_sections", "section_markers", "write_section"]
 
 
 def section_markers(name: str) -> tuple[str, str]:
     """The HTML comments that delimit the report section ``name``."""
     return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def marked_sections(text: str) -> list[str]:
+    """Every section of ``text`` between a pair of markers of :func:`section_markers`, markers included, in order."""
+    return [m.group(0) for m in re.finditer(r"<!-- (\w+):start -->.*?<!-- \1:end -->", text, flags=re.DOTALL)]
 
 
 def write_section(path: Path, name: str, lines: list[str]) -> None:
