@@ -4,6 +4,7 @@ long run resumable from its folder alone.
     python scripts/cross_validation.py train --fold 1        # starts, or resumes, cv/fold1
     python scripts/cross_validation.py evaluate --fold 1     # scores the fold's final weights on its held-out cases
     python scripts/cross_validation.py report                # per-fold and mean Dice/HD95, as Markdown
+    python scripts/cross_validation.py train --fold all      # the same recipe on all cases: the model that ships
 
 Every fold trains with ``configs/train.json`` as it ships (the frozen recipe) plus ``--fold k``; nothing else is
 overridden except where the run writes. A fold's folder, ``cv/fold<k>/``, holds everything needed to go on after an
@@ -12,6 +13,10 @@ validation Dice (``model.pt``), the TensorBoard events and ``train.log``. ``trai
 own ``--resume true`` whenever the folder holds a checkpoint, so an interrupted run goes on with the same command on
 any machine that has the repository. Commit the folder while the run goes on; delete it once the run's weights are
 shipped.
+
+``--fold all`` trains the frozen recipe on every case (``cv/foldall``): the single model that ships, whose accuracy
+the five folds estimate; its validation runs on fold 0's cases, trained on as well, so it is monitoring only, and it
+has nothing held out to evaluate.
 
 The estimate uses each fold's *final* weights (the last epoch checkpoint), not its ``model.pt``: that one is chosen
 by Dice on the same held-out cases, which would bias the estimate upwards. Both are scored; the report shows both.
@@ -31,17 +36,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from lightmedseg_bundle.bundle import latest_checkpoint  # noqa: E402
+from lightmedseg_bundle.data.datalist import ALL_CASES  # noqa: E402
 
 NUM_FOLDS = 5
 WEIGHTS = {"final": None, "best": "model.pt"}
 """What ``evaluate`` scores: the last epoch checkpoint (the estimate) and the best-by-validation ``model.pt``."""
 
 
-def fold_dir(state_dir: Path, fold: int) -> Path:
+def fold_dir(state_dir: Path, fold: int | str) -> Path:
     return state_dir / f"fold{fold}"
 
 
-def bundle_command(config: str, fold: int, *overrides: str) -> list[str]:
+def bundle_command(config: str, fold: int | str, *overrides: str) -> list[str]:
     return [
         sys.executable, "-m", "monai.bundle", "run", "--config_file", config,
         "--bundle_root", str(REPO_ROOT), "--fold", str(fold), *overrides,
@@ -66,7 +72,7 @@ def run_logged(command: list[str], log_path: Path) -> int:
         return process.wait()
 
 
-def train(state_dir: Path, fold: int, extra: list[str]) -> int:
+def train(state_dir: Path, fold: int | str, extra: list[str]) -> int:
     out = fold_dir(state_dir, fold)
     out.mkdir(parents=True, exist_ok=True)
     resume = latest_checkpoint(str(out)) is not None
@@ -133,7 +139,12 @@ def report(state_dir: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["train", "evaluate", "report"])
-    parser.add_argument("--fold", type=int, choices=range(NUM_FOLDS))
+    parser.add_argument(
+        "--fold",
+        type=lambda v: v if v == ALL_CASES else int(v),
+        choices=[*range(NUM_FOLDS), ALL_CASES],
+        help=f"0-{NUM_FOLDS - 1}, or {ALL_CASES!r} (train only: every case, the model that ships, in cv/fold{ALL_CASES})",
+    )
     parser.add_argument("--state_dir", type=Path, default=REPO_ROOT / "cv", help="folder of the fold folders")
     args, extra = parser.parse_known_args(argv)
     if args.action == "report":
@@ -141,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.fold is None:
         parser.error(f"{args.action} needs --fold (0-{NUM_FOLDS - 1})")
+    if args.fold == ALL_CASES and args.action == "evaluate":
+        parser.error(f"--fold {ALL_CASES} trains on every case: it has no held-out cases to evaluate")
     return (train if args.action == "train" else evaluate)(args.state_dir, args.fold, extra)
 
 

@@ -34,3 +34,16 @@ def test_report_gives_each_fold_and_the_mean_with_its_spread(tmp_path):
     assert "| 1 | 0.8700 | 1.500 |" in table and "| 3 | 0.8900 | 1.500 |" in table
     assert "| 0 | not trained |" in table
     assert "| mean of 2 | 0.8800 ± 0.0141 | 1.500 ± 0.0000 |" in table
+
+
+def test_fold_all_trains_in_its_own_folder_and_cannot_be_evaluated(tmp_path, monkeypatch, capsys):
+    import pytest
+
+    commands = []
+    monkeypatch.setattr(cross_validation, "run_logged", lambda command, log: commands.append(command) or 0)
+    assert cross_validation.main(["train", "--fold", "all", "--state_dir", str(tmp_path)]) == 0
+    options = dict(zip(commands[0][4::2], commands[0][5::2], strict=True))
+    assert options["--fold"] == "all" and options["--ckpt_dir"] == str(tmp_path / "foldall")
+    with pytest.raises(SystemExit):
+        cross_validation.main(["evaluate", "--fold", "all", "--state_dir", str(tmp_path)])
+    assert "no held-out cases" in capsys.readouterr().err

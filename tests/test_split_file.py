@@ -105,7 +105,21 @@ def test_without_a_fold_the_default_split_is_fold_0():
     )
 
 
-@pytest.mark.parametrize("fold, message", [(5, "from 0 to 4"), ("first", "from 0 to 4"), (1.5, "from 0 to 4")])
+@pytest.mark.parametrize("fold", ["all", "ALL "])
+def test_fold_all_trains_on_every_case_and_monitors_fold_0(fold):
+    split = _split(fold=fold)
+    assert len(split["training"]) == 173 == len({case["image"] for case in split["training"]})
+    assert split["validation"] == _split(fold=0)["validation"]  # trained on too: monitoring, not an estimate
+
+
+def test_evaluating_fold_all_is_refused_with_what_to_do_instead():
+    from lightmedseg_bundle.data import evaluation_datalist
+
+    with pytest.raises(ValueError, match="holds none out to score.*--label_dir"):
+        evaluation_datalist(str(HIPPOCAMPUS_DIR / "dataset.json"), fold="all", folds_file=str(FOLDS_FILE))
+
+
+@pytest.mark.parametrize("fold, message", [(5, "from 0 to 4"), ("first", "'all' or null"), (1.5, "from 0 to 4")])
 def test_a_fold_outside_the_file_is_refused(fold, message):
     with pytest.raises(RuntimeError) as error:  # MONAI's config error, caused by the bundle's ValueError
         _split(fold=fold)

@@ -12,9 +12,12 @@ from typing import Any
 
 from monai.data import load_decathlon_datalist
 
-__all__ = ["evaluation_datalist", "image_datalist", "limit_cases", "train_val_split"]
+__all__ = ["ALL_CASES", "evaluation_datalist", "image_datalist", "limit_cases", "train_val_split"]
 
 logger = logging.getLogger(__name__)
+
+#: the ``fold`` that trains on every case of the folds file's dataset (the model that ships, after cross-validation)
+ALL_CASES = "all"
 
 
 def _check_datalist_file(datalist_file: str) -> None:
@@ -39,7 +42,8 @@ def train_val_split(
 
     With ``fold`` (0 to 4 for ``configs/msd_hippocampus_folds.json``), the validation cases are those that
     ``folds_file`` lists for that fold and every other case trains (see ``_fold_split``); ``val_fraction`` and
-    ``seed`` are then unused. ``None`` (or ``"null"``/``"none"`` from the command line) gives the split below.
+    ``seed`` are then unused. ``fold="all"`` trains on every case and validates on fold 0's cases, which are then
+    trained on too (monitoring only). ``None`` (or ``"null"``/``"none"`` from the command line) gives the split below.
 
     If the file has a ``"validation"`` list it is used as is. Otherwise the ``data_list_key`` list is split
     deterministically: the cases are shuffled with ``random.Random(seed)`` and the last
@@ -112,12 +116,15 @@ def _fold_split(
     """
     with open(folds_file) as f:
         folds = json.load(f)["folds"]
+    all_cases = str(fold).strip().lower() == ALL_CASES
     try:
-        index = int(fold)
+        index = 0 if all_cases else int(fold)
     except (TypeError, ValueError):
         index = -1
-    if isinstance(fold, bool) or str(index) != str(fold).strip() or not 0 <= index < len(folds):
-        raise ValueError(f"fold must be an integer from 0 to {len(folds) - 1} ({folds_file}) or null, got {fold!r}")
+    if isinstance(fold, bool) or not (all_cases or str(index) == str(fold).strip()) or not 0 <= index < len(folds):
+        raise ValueError(
+            f"fold must be an integer from 0 to {len(folds) - 1} ({folds_file}), {ALL_CASES!r} or null, got {fold!r}"
+        )
     fold = index
     base_dir = base_dir or os.path.dirname(os.path.abspath(datalist_file))
     cases = load_decathlon_datalist(datalist_file, True, data_list_key, base_dir)
@@ -132,6 +139,13 @@ def _fold_split(
     split: dict[str, list[dict]] = {"training": [], "validation": []}
     for case in cases:
         split["validation" if os.path.normpath(case["image"]) in held_out else "training"].append(case)
+    if all_cases:
+        logger.warning(
+            f"{datalist_file}: fold {ALL_CASES!r}, training on all {len(cases)} cases; the validation runs on fold 0's "
+            f"{len(split['validation'])} cases, which are trained on as well: its Dice follows the training and "
+            "estimates nothing (the cross-validation folds 0-4 do)"
+        )
+        return {"training": list(cases), "validation": split["validation"]}
     logger.info(
         f"{datalist_file}: fold {fold} of {folds_file}, {len(split['training'])} training / "
         f"{len(split['validation'])} validation"
@@ -231,6 +245,12 @@ def evaluation_datalist(
             raise ValueError(f"the {eval_list!r} list of {datalist_file} holds no case")
         logger.info(f"evaluating the {eval_list!r} list of {datalist_file}: {len(cases)} case(s)")
         return cases
+    if str(fold).strip().lower() == ALL_CASES:
+        raise ValueError(
+            f"--fold {ALL_CASES} trains on every case, so it holds none out to score: evaluate a model of fold "
+            f"{ALL_CASES!r} on your own labelled cases (--label_dir with --input_dir, or --eval_list), or give a fold "
+            "from 0 to 4"
+        )
     return train_val_split(str(datalist_file), val_fraction, seed, fold=fold, folds_file=folds_file)["validation"]
 
 
