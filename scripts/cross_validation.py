@@ -54,8 +54,9 @@ def bundle_command(config: str, fold: int | str, *overrides: str) -> list[str]:
     ]  # fmt: skip
 
 
-PROGRESS_BAR = re.compile(r"^\S.*: \[\d+/\d+\]\s+\d+%\|")
-"""A tqdm progress-bar update (``Epoch [3/180]: [22/69]  32%|...``): echoed, not kept in the log."""
+PROGRESS_BAR = re.compile(r"^(\S.*?: )?\[\d+/\d+\]\s+\d+%\|.*?\[[^\]<]*<[^\]]*\]")
+"""A tqdm progress-bar update (``Epoch [3/180]: [22/69]  32%|###  , loss=0.2 [00:09<00:21]``): echoed, not kept in the
+log; a log record written right after it, on the same line, is kept."""
 
 
 def run_logged(command: list[str], log_path: Path) -> int:
@@ -66,8 +67,11 @@ def run_logged(command: list[str], log_path: Path) -> int:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
         for line in process.stdout:
             sys.stdout.write(line)
-            if line.strip() and not PROGRESS_BAR.match(line):
-                log.write(line)
+            # a log record can follow a progress-bar redraw on the same line, after its carriage return
+            kept = [PROGRESS_BAR.sub("", part, count=1) for part in line.rstrip("\n").split("\r")]
+            kept = [part for part in kept if part.strip()]
+            if kept:
+                log.write("\n".join(kept) + "\n")
             log.flush()
         return process.wait()
 

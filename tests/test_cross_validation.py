@@ -47,3 +47,22 @@ def test_fold_all_trains_in_its_own_folder_and_cannot_be_evaluated(tmp_path, mon
     with pytest.raises(SystemExit):
         cross_validation.main(["evaluate", "--fold", "all", "--state_dir", str(tmp_path)])
     assert "no held-out cases" in capsys.readouterr().err
+
+
+def test_the_log_keeps_every_record_and_drops_only_progress_bars(tmp_path):
+    import sys
+
+    output = (
+        "[1/70]   1%|#    [00:00<?]\r2026-12-06 - INFO - Epoch: 1/2, Iter: 1/70 -- train_loss: 0.5 \n"
+        "Epoch [1/2]: [2/70]  3%|##   , loss=0.5 [00:01<02:54]\rEpoch [1/2]: [2/70]  3%|##   , loss=0.4 [00:01<02:54]"
+        "2026-12-06 - INFO - Epoch: 1/2, Iter: 2/70 -- train_loss: 0.4 \n"
+        "2026-12-06 - ignite.engine.engine.SupervisedTrainer - INFO - Epoch[1] Complete. Time taken: 00:00:14.307\n"
+    )
+    log = tmp_path / "train.log"
+    assert cross_validation.run_logged([sys.executable, "-c", f"import sys; sys.stdout.write({output!r})"], log) == 0
+    kept = [line for line in log.read_text().splitlines() if line and not line.startswith("$ ")]
+    assert kept == [
+        "2026-12-06 - INFO - Epoch: 1/2, Iter: 1/70 -- train_loss: 0.5 ",
+        "2026-12-06 - INFO - Epoch: 1/2, Iter: 2/70 -- train_loss: 0.4 ",
+        "2026-12-06 - ignite.engine.engine.SupervisedTrainer - INFO - Epoch[1] Complete. Time taken: 00:00:14.307",
+    ]
