@@ -36,7 +36,7 @@ lint: install
 	$(BIN)/python -m pytype
 
 benchmark: install
-	$(BIN)/python scripts/benchmark.py
+	$(BIN)/python scripts/benchmark.py --epoch --repeats 7 --train-steps 15 --rounds 3
 
 # MONAI Label needs torchvision, which does not import beside the main environment's CPU torch build: it gets its
 # own environment, .venv-label/ (see docs/monailabel.md).
