@@ -1,4 +1,5 @@
-"""Workarounds for behaviour of the bundle's upstream libraries (MONAI 1.6.1, pytorch-ignite 0.5.2, fire 0.7.1).
+"""Workarounds for behaviour of the bundle's upstream libraries (MONAI 1.6.1, pytorch-ignite 0.5.2, fire 0.7.1,
+torch 2.13).
 
 Each one names the upstream behaviour it works around, and ``tests/test_workarounds.py`` exercises that behaviour
 directly: when a test there fails, upstream has changed and the workaround (or its part) can go.

@@ -1,7 +1,7 @@
 """The workarounds of ``lightmedseg_bundle/workarounds.py``, and for each one a test that upstream still needs it.
 
-Each ``test_upstream_...`` exercises the upstream behaviour itself (MONAI 1.6.1, pytorch-ignite 0.5.2, fire 0.7.1):
-when one fails, upstream has changed, and the workaround it names (or its part) can go, or must follow.
+Each ``test_upstream_...`` exercises the upstream behaviour itself (MONAI 1.6.1, pytorch-ignite 0.5.2, fire 0.7.1,
+torch 2.13): when one fails, upstream has changed, and the workaround it names (or its part) can go, or must follow.
 The staged installer's upstream test (``monai.bundle.download`` trusts a corrupt zip) is
 ``test_monai_download_of_a_corrupt_zip_leaves_a_bundle_a_second_call_trusts`` in ``test_release_download.py``, beside
 the installer's own tests.
