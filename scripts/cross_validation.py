@@ -5,6 +5,7 @@ long run resumable from its folder alone.
     python scripts/cross_validation.py evaluate --fold 1     # scores the fold's final weights on its held-out cases
     python scripts/cross_validation.py report                # per-fold and mean Dice/HD95, as Markdown
     python scripts/cross_validation.py train --fold all      # the same recipe on all cases: the model that ships
+    python scripts/cross_validation.py run                   # all of it: what is left of the folds, then "all"
 
 Every fold trains with ``configs/train.json`` as it ships (the frozen recipe) plus ``--fold k``; nothing else is
 overridden except where the run writes. A fold's folder, ``cv/fold<k>/``, holds everything needed to go on after an
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import re
 import statistics
 import subprocess
@@ -104,6 +106,41 @@ def evaluate(state_dir: Path, fold: int, extra: list[str]) -> int:
     return 0
 
 
+def final_epoch(extra: list[str]) -> int:
+    """The epoch a training ends at: ``--epochs``/``--max_epochs`` among ``extra``, else ``train.json``'s."""
+    for flag in ("--epochs", "--max_epochs"):
+        if flag in extra[:-1]:
+            return int(extra[extra.index(flag) + 1])
+    return int(json.loads((REPO_ROOT / "configs" / "train.json").read_text())["max_epochs"])
+
+
+def trained_epochs(out: Path) -> int:
+    """The epoch of the latest checkpoint in ``out`` (0 if none)."""
+    latest = latest_checkpoint(str(out))
+    match = latest and re.search(r"checkpoint_epoch=(\d+)\.pt$", latest)
+    return int(match.group(1)) if match else 0
+
+
+def pending(state_dir: Path, extra: list[str]) -> list[int | str]:
+    """What ``run`` has left, in order: the folds without a final evaluation, those already started first (they
+    resume), then ``all`` unless its training has reached its last epoch."""
+    folds = [fold for fold in range(NUM_FOLDS) if fold_metrics(fold_dir(state_dir, fold) / "eval_final") is None]
+    folds.sort(key=lambda fold: trained_epochs(fold_dir(state_dir, fold)) == 0)
+    done = trained_epochs(fold_dir(state_dir, ALL_CASES)) >= final_epoch(extra)
+    return [*folds, *([] if done else [ALL_CASES])]
+
+
+def run(state_dir: Path, extra: list[str]) -> int:
+    """Train and evaluate every fold not yet evaluated, then train ``all``; resumable at any point."""
+    for fold in pending(state_dir, extra):
+        code = train(state_dir, fold, extra)
+        if code == 0 and fold != ALL_CASES:
+            code = evaluate(state_dir, fold, extra)
+        if code:
+            return code
+    return 0
+
+
 def fold_metrics(eval_dir: Path) -> dict[str, float] | None:
     """Mean Dice and HD95 over a fold's cases (``metrics.csv`` of ``evaluate.json``), or ``None`` if absent."""
     path = eval_dir / "metrics.csv"
@@ -142,7 +179,7 @@ def report(state_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["train", "evaluate", "report"])
+    parser.add_argument("action", choices=["train", "evaluate", "report", "run"])
     parser.add_argument(
         "--fold",
         type=lambda v: v if v == ALL_CASES else int(v),
@@ -154,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "report":
         print(report(args.state_dir))
         return 0
+    if args.action == "run":
+        return run(args.state_dir, extra)
     if args.fold is None:
         parser.error(f"{args.action} needs --fold (0-{NUM_FOLDS - 1})")
     if args.fold == ALL_CASES and args.action == "evaluate":

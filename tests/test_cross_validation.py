@@ -66,3 +66,25 @@ def test_the_log_keeps_every_record_and_drops_only_progress_bars(tmp_path):
         "2026-12-06 - INFO - Epoch: 1/2, Iter: 2/70 -- train_loss: 0.4 ",
         "2026-12-06 - ignite.engine.engine.SupervisedTrainer - INFO - Epoch[1] Complete. Time taken: 00:00:14.307",
     ]
+
+
+def test_run_goes_on_with_started_folds_first_then_the_rest_then_fold_all(tmp_path, monkeypatch):
+    done = {1: True, 2: True}  # evaluated
+    for fold in (0, 1, 2, 3):
+        (tmp_path / f"fold{fold}").mkdir()
+    for fold, epoch in ((1, 180), (2, 180), (3, 42)):
+        torch.save({}, tmp_path / f"fold{fold}" / f"checkpoint_epoch={epoch}.pt")
+    for fold in done:
+        (tmp_path / f"fold{fold}" / "eval_final").mkdir()
+        (tmp_path / f"fold{fold}" / "eval_final" / "metrics.csv").write_text("val_mean_dice,0.87\nval_hd95,1.6\n")
+    calls = []
+    monkeypatch.setattr(cross_validation, "train", lambda state, fold, extra: calls.append(("train", fold)) or 0)
+    monkeypatch.setattr(cross_validation, "evaluate", lambda state, fold, extra: calls.append(("evaluate", fold)) or 0)
+    assert cross_validation.main(["run", "--state_dir", str(tmp_path)]) == 0
+    assert calls == [("train", 3), ("evaluate", 3), ("train", 0), ("evaluate", 0), ("train", 4), ("evaluate", 4),
+                     ("train", "all")]  # fmt: skip
+    (tmp_path / "foldall").mkdir()
+    torch.save({}, tmp_path / "foldall" / "checkpoint_epoch=5.pt")
+    assert cross_validation.pending(tmp_path, ["--epochs", "5"]) == [3, 0, 4]  # fold all trained to its last epoch
+    monkeypatch.setattr(cross_validation, "train", lambda state, fold, extra: 1)  # a failed training stops the run
+    assert cross_validation.main(["run", "--state_dir", str(tmp_path)]) == 1
