@@ -5,9 +5,9 @@ bundle's own configs, plain and with the bundle's CPU pass, and write the result
 Every network is the ``network_def`` that ships: ``configs/train.json`` for LightMedSeg, with the overlay
 ``configs/networks/<name>.json`` for each peer. Each (network, variant) is measured in a fresh worker process (this
 script re-invoked with ``--worker``), so that one model's allocator state cannot affect another's; with ``--rounds R``
-every worker runs R times, round-robin over the networks, and each figure is the median over the rounds. The variants are
-``plain`` (the modules as written) and ``cpu`` (after :func:`lightmedseg_bundle.cpu.optimize_for_cpu`, what the
-configs apply on a CPU through ``cpu_kernels``), so that architecture and kernels can be told apart.
+every worker runs R times, round-robin over the networks, and each figure is the median over the rounds. The
+variants are ``plain`` (the modules as written) and ``cpu`` (after :func:`lightmedseg_bundle.cpu.optimize_for_cpu`,
+what the configs apply on a CPU through ``cpu_kernels``), so that architecture and kernels can be told apart.
 
 - Forward at 1 x 4 x S^3 (``--size``, default 128): the network as the BraTS overlay (``configs/tasks/brats.json``:
   4 modalities, 3 regions) configures it; median/min/max of ``--repeats`` passes after ``--warmup`` in ``eval()``
@@ -85,8 +85,6 @@ OURS, UNET, VELOXSEG = "lightmedseg", "unet", "veloxseg"
 LARGE_INPUT_OVERLAY = "tasks/brats.json"
 RESULT_PREFIX = "BENCHMARK_RESULT "
 MIB = 2**20
-"""Marked sections of the report kept when it is rewritten: the profile (written by hand), benchmark_runtimes.py's and
-compare_networks.py's sections, and the UNet budget table."""
 Result = dict[str, Any]
 """A worker's JSON result: ``status`` ``"ok"`` with the measurements, or ``"skipped"`` with a ``reason``."""
 

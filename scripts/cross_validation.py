@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         "--fold",
         type=lambda v: v if v == ALL_CASES else int(v),
         choices=[*range(NUM_FOLDS), ALL_CASES],
-        help=f"0-{NUM_FOLDS - 1}, or {ALL_CASES!r} (train only: every case, the model that ships, in cv/fold{ALL_CASES})",
+        help=f"0-{NUM_FOLDS - 1}, or {ALL_CASES!r} (train only: every case, the model to ship; cv/fold{ALL_CASES})",
     )
     parser.add_argument("--state_dir", type=Path, default=REPO_ROOT / "cv", help="folder of the fold folders")
     args, extra = parser.parse_known_args(argv)
