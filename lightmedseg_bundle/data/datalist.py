@@ -116,7 +116,7 @@ def _fold_split(
     """
     with open(folds_file) as f:
         folds = json.load(f)["folds"]
-    all_cases = str(fold).strip().lower() == ALL_CASES
+    all_cases = _is_all_cases(fold)
     try:
         index = 0 if all_cases else int(fold)
     except (TypeError, ValueError):
@@ -245,13 +245,18 @@ def evaluation_datalist(
             raise ValueError(f"the {eval_list!r} list of {datalist_file} holds no case")
         logger.info(f"evaluating the {eval_list!r} list of {datalist_file}: {len(cases)} case(s)")
         return cases
-    if str(fold).strip().lower() == ALL_CASES:
+    if _is_all_cases(fold):
         raise ValueError(
             f"--fold {ALL_CASES} trains on every case, so it holds none out to score: evaluate a model of fold "
             f"{ALL_CASES!r} on your own labelled cases (--label_dir with --input_dir, or --eval_list), or give a fold "
             "from 0 to 4"
         )
     return train_val_split(str(datalist_file), val_fraction, seed, fold=fold, folds_file=folds_file)["validation"]
+
+
+def _is_all_cases(fold: Any) -> bool:
+    """Whether ``fold`` asks for training on every case (``--fold all``, any case and spacing)."""
+    return str(fold).strip().lower() == ALL_CASES
 
 
 def _given(value: Any) -> bool:
