@@ -210,24 +210,22 @@ def report(state_dir: Path) -> str:
         "| Dice (best, selected on the fold) | HD95 (best) |",
         "|---|---|---|---|---|---|---|",
     ]
-    found: dict[str, list[dict[str, float]]] = {name: [] for name in EVALUATIONS}
+    estimates: dict[str, list[dict[str, float]]] = {"final": [], "final_tta": []}
     for fold in range(NUM_FOLDS):
         cells = []
         for name in ("final", "final_tta", "best"):
             metrics = fold_metrics(fold_dir(state_dir, fold) / f"eval_{name}")
             cells += [f"{metrics['val_mean_dice']:.4f}", f"{metrics['val_hd95']:.3f}"] if metrics else ["", ""]
-            if metrics and name != "best":
-                found[name].append(metrics)
+            if metrics and name in estimates:
+                estimates[name].append(metrics)
         lines.append(f"| {fold} | {' | '.join(cells)} |" if cells[0] else f"| {fold} | not evaluated |" + " |" * 5)
-    cells = []
-    for name in ("final", "final_tta"):
-        if found[name]:
-            cells += [_mean_sd([m[key] for m in found[name]], digits) for key, digits in (("val_mean_dice", 4),
-                                                                                          ("val_hd95", 3))]  # fmt: skip
-        else:
-            cells += ["", ""]
-    if found["final"]:
-        lines.append(f"| mean of {len(found['final'])} | {' | '.join(cells)} | | |")
+    if estimates["final"]:
+        cells = [
+            _mean_sd([m[key] for m in found], digits) if found else ""
+            for found in estimates.values()
+            for key, digits in (("val_mean_dice", 4), ("val_hd95", 3))
+        ]
+        lines.append(f"| mean of {len(estimates['final'])} | {' | '.join(cells)} | | |")
     return "\n".join(lines)
 
 
@@ -277,12 +275,10 @@ def ship(state_dir: Path, bundle_root: Path = REPO_ROOT) -> int:
     parser.read_config(str(bundle_root / "configs" / "train.json"))
     parser["bundle_root"] = str(bundle_root)
     parser.get_parsed_content("network_def").load_state_dict(weights)  # strict: the shipped architecture
-    texts = {}
-    for name in METADATA_FILES:
-        texts[name] = (bundle_root / name).read_text()
-    if len(set(texts.values())) != 1:
+    texts = {(bundle_root / name).read_text() for name in METADATA_FILES}
+    if len(texts) != 1:
         raise SystemExit(f"cannot ship: {' and '.join(METADATA_FILES)} differ; they must be the same file")
-    meta = json.loads(texts[METADATA_FILES[0]])
+    meta = json.loads(texts.pop())
     meta["eval_metrics"] = metrics
     text = json.dumps(meta, indent=4, ensure_ascii=False) + "\n"
     with atomic_path(bundle_root / "models" / "model.pt") as partial:

@@ -1,11 +1,14 @@
-"""The shipped weights reach the documented validation Dice through the bundle's own evaluation command.
+"""The shipped weights reach at least the documented cross-validated Dice through the bundle's own evaluation command.
 
 ``models/model.pt`` (what ``evaluate.json`` and ``inference.json`` load by default) is scored with the real
 ``python -m monai.bundle run evaluating --config_file "['configs/train.json','configs/evaluate.json']"`` from the
-bundle root, with the configs' defaults (the fixed 80/20 split of ``dataset.json``, ``roi_size``, sliding window),
-on all validation cases of MSD Task04, and compared with ``eval_metrics`` of ``configs/metadata.json``: once as
-is, once with ``--tta true`` (left-right flip test-time augmentation, keys ending in ``_tta``). Only
-``num_workers`` is overridden (0: the same numbers, fewer processes on a shared machine).
+bundle root, with the configs' defaults (the fixed 80/20 split of ``dataset.json``, which is cross-validation fold
+0, ``roi_size``, sliding window), on those 35 cases of MSD Task04, and compared with ``eval_metrics`` of
+``configs/metadata.json``: once as is, once with ``--tta true`` (left-right flip test-time augmentation, keys ending
+in ``_tta``). ``eval_metrics`` holds the five folds' means (``scripts/cross_validation.py ship``); the shipped model
+was trained on all 173 cases, these 35 included, so the figures are a floor here: the test checks the weights and
+the pipeline (wrong weights, a broken preprocessing or a wrong ``roi_size`` land far below), it estimates nothing.
+Only ``num_workers`` is overridden (0: the same numbers, fewer processes on a shared machine).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from conftest import CONFIGS, HIPPOCAMPUS_DIR, REPO_ROOT, needs_hippocampus
 pytestmark = pytest.mark.slow  # end to end: the bundle's commands run for real
 
 WEIGHTS = REPO_ROOT / "models" / "model.pt"
-#: how far below the documented Dice the shipped weights may land (same weights, same data, same pipeline)
+#: how far below the documented (cross-validated) Dice the shipped weights may land on cases they were trained on
 DICE_TOLERANCE = 0.01
 #: how far above the documented HD95 (mm) the shipped weights may land
 HD95_TOLERANCE = 0.25
@@ -31,12 +34,12 @@ HD95_TOLERANCE = 0.25
 @needs_hippocampus
 @pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"{WEIGHTS} absent: no shipped weights to evaluate")
 @pytest.mark.parametrize("tta", [False, True], ids=["plain", "flip-tta"])
-def test_shipped_weights_reach_the_documented_validation_dice(tmp_path, tta):
+def test_shipped_weights_reach_at_least_the_cross_validated_dice(tmp_path, tta):
     suffix = "_tta" if tta else ""
     metrics = json.loads((CONFIGS / "metadata.json").read_text()).get("eval_metrics", {})
     documented = {key[: len(key) - len(suffix)]: value for key, value in metrics.items() if key.endswith(suffix)}
     assert f"mean_dice{suffix}" in metrics, (
-        "configs/metadata.json must document the shipped weights' validation Dice in eval_metrics "
+        "configs/metadata.json must document the cross-validated Dice in eval_metrics "
         f"(mean_dice{suffix}, dice_anterior{suffix}, dice_posterior{suffix}, mean_hd95{suffix}, ...)"
     )
     output_dir = tmp_path / "eval"
