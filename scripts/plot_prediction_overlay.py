@@ -7,7 +7,9 @@ configs/inference.json``, default settings, ``models/model.pt``) from the bundle
 validation split (``train_val_split(dataset.json, 0.2, 0)``, the cases training never saw), then draws it with
 ``lightmedseg_bundle.visualize.save_overlay_png`` (axial slices through the foreground; anterior red, posterior
 green) and prints the case's Dice per class. The case is the first of the validation split unless ``--case``
-names another (e.g. ``hippocampus_044``): not picked for looking good.
+names another (e.g. ``hippocampus_044``): not picked for looking good. Any other argument is an override of the
+inference command: the model card's figure is cross-validation fold 0's model on a case it never saw (the shipped
+model trained on every case), ``--ckpt_path cv/fold0/checkpoint_epoch=180.pt`` (an absolute path).
 """
 
 from __future__ import annotations
