@@ -268,9 +268,11 @@ def ship(state_dir: Path, bundle_root: Path = REPO_ROOT) -> int:
 
     metrics = shipped_metrics(state_dir)
     out, last = fold_dir(state_dir, ALL_CASES), final_epoch([])
-    if trained_epochs(out) < last:
-        raise SystemExit(f"cannot ship: fold {ALL_CASES} ({out}) is at epoch {trained_epochs(out)} of {last}")
-    weights = torch.load(latest_checkpoint(str(out)), map_location="cpu", weights_only=True)["model"]
+    trained = trained_epochs(out)
+    if trained < last:
+        raise SystemExit(f"cannot ship: fold {ALL_CASES} ({out}) is at epoch {trained} of {last}")
+    checkpoint = latest_checkpoint(str(out))
+    weights = torch.load(checkpoint, map_location="cpu", weights_only=True)["model"]
     parser = ConfigParser()
     parser.read_config(str(bundle_root / "configs" / "train.json"))
     parser["bundle_root"] = str(bundle_root)
@@ -286,7 +288,7 @@ def ship(state_dir: Path, bundle_root: Path = REPO_ROOT) -> int:
     for name in METADATA_FILES:
         with atomic_path(bundle_root / name) as partial:
             partial.write_text(text)
-    print(f"models/model.pt <- {latest_checkpoint(str(out))}; eval_metrics: {json.dumps(metrics)}")
+    print(f"models/model.pt <- {checkpoint}; eval_metrics: {json.dumps(metrics)}")
     return 0
 
 
