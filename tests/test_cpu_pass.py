@@ -15,7 +15,7 @@ from monai.bundle import ConfigParser
 from torch.utils.flop_counter import FlopCounterMode
 
 from lightmedseg_bundle.cpu import optimize_for_cpu, register_flop_formulas
-from lightmedseg_bundle.cpu.kernels import OneDNNConv3d, PatchExpandConv3d, PointwiseConv3d
+from lightmedseg_bundle.cpu.kernels import DepthwiseConv3d, OneDNNConv3d, PatchExpandConv3d, PointwiseConv3d
 
 #: each network as a config overlay on train.json (LightMedSeg: train.json itself), with an input size it accepts
 NETWORK_OVERLAYS = {
@@ -99,6 +99,42 @@ def test_upsampling_equals_pytorchs_with_and_without_gradients(shape, channels_l
     (expected,) = torch.autograd.grad(plain(x), x, grad)
     (got,) = torch.autograd.grad(fast(x), x, grad)
     torch.testing.assert_close(got, expected, **TOLERANCE)
+
+
+@pytest.mark.parametrize("kernel_size, bias", [(3, True), (5, True), ((3, 5, 1), False)])
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_depthwise_convolution_equals_pytorchs_in_value_and_gradients(kernel_size, bias, input_grad):
+    torch.manual_seed(0)
+    padding = tuple(k // 2 for k in kernel_size) if isinstance(kernel_size, tuple) else kernel_size // 2
+    plain = torch.nn.Conv3d(6, 6, kernel_size, padding=padding, groups=6, bias=bias)
+    fast = optimize_for_cpu(torch.nn.Sequential(copy.deepcopy(plain)))
+    assert isinstance(fast[0], DepthwiseConv3d)
+    x = torch.randn(2, 6, 7, 9, 8, requires_grad=input_grad)
+    grad = torch.randn(2, 6, 7, 9, 8)
+    outputs = []
+    for net in (plain, fast):
+        out = net(x)
+        inputs = ([x] if input_grad else []) + list(net.parameters())
+        outputs.append((out, torch.autograd.grad(out, inputs, grad)))
+    (expected, expected_grads), (got, got_grads) = outputs
+    torch.testing.assert_close(got, expected, **TOLERANCE)
+    for g, e in zip(got_grads, expected_grads, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4 * e.abs().max().item())
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [
+        torch.nn.Conv3d(4, 4, 3, stride=2, padding=1, groups=4),  # strided
+        torch.nn.Conv3d(4, 4, 3, padding=0, groups=4),  # not "same"
+        torch.nn.Conv3d(4, 4, 2, padding=1, groups=4),  # even kernel
+        torch.nn.Conv3d(4, 8, 3, padding=1, groups=4),  # two filters per channel
+        torch.nn.Conv3d(4, 4, 3, padding=1, groups=2),  # grouped, not depthwise
+    ],
+)
+def test_other_grouped_convolutions_keep_the_onednn_backward(conv):
+    fast = optimize_for_cpu(torch.nn.Sequential(conv))
+    assert type(fast[0]) is OneDNNConv3d
 
 
 def test_metatensor_input_gives_the_plain_tensor_result():

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["OneDNNConv3d", "PointwiseConv3d", "PatchExpandConv3d", "TrilinearUpsample"]
+__all__ = ["OneDNNConv3d", "DepthwiseConv3d", "PointwiseConv3d", "PatchExpandConv3d", "TrilinearUpsample"]
 
 
 def _runs_on_onednn(x: torch.Tensor) -> bool:
@@ -36,6 +36,63 @@ class OneDNNConv3d(nn.Conv3d):
                 x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups
             )
         return self._conv_forward(x, self.weight, self.bias)
+
+
+class _DepthwiseConvolution(torch.autograd.Function):
+    """A stride-1 "same" depthwise convolution on oneDNN whose input gradient is a forward convolution."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: list[int]):
+        ctx.save_for_backward(x, weight)
+        ctx.padding = padding
+        ctx.has_bias = bias is not None
+        return torch.mkldnn_convolution(x, weight, bias, padding, [1, 1, 1], [1, 1, 1], x.shape[1])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:  # the transposed convolution: the same one with the kernel mirrored
+            mirrored = weight.flip(2, 3, 4).contiguous(memory_format=torch.channels_last_3d)
+            grad_x = torch.mkldnn_convolution(grad, mirrored, None, ctx.padding, [1, 1, 1], [1, 1, 1], x.shape[1])
+        if ctx.needs_input_grad[1] or (ctx.has_bias and ctx.needs_input_grad[2]):
+            _, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+                grad,
+                x,
+                weight,
+                [weight.shape[0]] if ctx.has_bias else None,
+                [1, 1, 1],
+                ctx.padding,
+                [1, 1, 1],
+                False,
+                [0, 0, 0],
+                x.shape[1],
+                [False, ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]],
+            )
+        return grad_x, grad_weight, grad_bias, None
+
+
+class DepthwiseConv3d(OneDNNConv3d):
+    """
+    A depthwise ``nn.Conv3d`` (one filter per channel) with stride 1 and "same" padding, on oneDNN, whose input
+    gradient is computed as a forward convolution with the mirrored kernel (the transposed convolution of a stride-1
+    convolution). oneDNN's own depthwise backward takes 5-8x the time of its forward for that gradient: a 5x5x5
+    convolution of 8 channels at 2 x 24 x 32 x 24, channels-last, 5.1 against 0.6 ms (2 threads). The weight
+    gradient stays oneDNN's.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not _runs_on_onednn(x) or not torch.is_grad_enabled():
+            return super().forward(x)
+        return _DepthwiseConvolution.apply(x, self.weight, self.bias, list(self.padding))
+
+    @staticmethod
+    def applies_to(module: nn.Conv3d) -> bool:
+        """Whether ``module`` is a depthwise convolution this class computes: stride 1, odd kernel, same padding."""
+        depthwise = module.groups == module.in_channels == module.out_channels
+        same = all(k % 2 == 1 and p == k // 2 for k, p in zip(module.kernel_size, module.padding, strict=True))
+        return depthwise and same and module.stride == (1, 1, 1) and module.dilation == (1, 1, 1)
 
 
 class PointwiseConv3d(nn.Conv3d):

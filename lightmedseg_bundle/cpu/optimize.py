@@ -8,7 +8,7 @@ import torch
 from monai.networks.blocks.activation import MemoryEfficientSwish, Swish
 from torch import nn
 
-from .kernels import OneDNNConv3d, PatchExpandConv3d, PointwiseConv3d, TrilinearUpsample
+from .kernels import DepthwiseConv3d, OneDNNConv3d, PatchExpandConv3d, PointwiseConv3d, TrilinearUpsample
 
 __all__ = ["optimize_for_cpu"]
 
@@ -19,7 +19,9 @@ def _fast_kernel(module: nn.Module) -> type[nn.Module] | None:
     """The kernel class that computes ``module`` faster on the CPU, or None where none applies."""
     if type(module) is nn.Conv3d and module.padding_mode == "zeros" and not isinstance(module.padding, str):
         pointwise = module.kernel_size == (1, 1, 1) and module.stride == (1, 1, 1) and module.groups == 1
-        return PointwiseConv3d if pointwise and module.padding == (0, 0, 0) else OneDNNConv3d
+        if pointwise and module.padding == (0, 0, 0):
+            return PointwiseConv3d
+        return DepthwiseConv3d if DepthwiseConv3d.applies_to(module) else OneDNNConv3d
     if type(module) is nn.ConvTranspose3d:
         patch_expand = module.kernel_size == module.stride == (2, 2, 2) and module.groups == 1
         patch_expand &= module.padding == module.output_padding == (0, 0, 0) and module.dilation == (1, 1, 1)
@@ -61,7 +63,8 @@ def optimize_for_cpu(model: nn.Module, enabled: bool = True) -> nn.Module:
     changing what it computes, in place, and return it. Parameters and state-dict keys stay as they are, so
     checkpoints load and save as before, and outputs agree with the plain model to float rounding (tested to 1e-5).
 
-    - Convolutions: dense 3D convolutions always on oneDNN (:class:`~.kernels.OneDNNConv3d`), 1x1x1 convolutions
+    - Convolutions: dense 3D convolutions always on oneDNN (:class:`~.kernels.OneDNNConv3d`), stride-1 depthwise
+      ones with their input gradient as a forward convolution (:class:`~.kernels.DepthwiseConv3d`), 1x1x1 convolutions
       and 2x2x2 stride-2 transposed convolutions as single matrix products (:class:`~.kernels.PointwiseConv3d`,
       :class:`~.kernels.PatchExpandConv3d`); trilinear ``nn.Upsample`` by 2 as separable in-place interpolation
       without gradients, and of fewer than 8 channels channels-first otherwise (:class:`~.kernels.TrilinearUpsample`).
