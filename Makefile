@@ -37,6 +37,7 @@ lint: install
 
 benchmark: install
 	$(BIN)/python scripts/benchmark.py --epoch --repeats 7 --train-steps 15 --rounds 3
+	$(BIN)/python scripts/benchmark_components.py
 
 # MONAI Label needs torchvision, which does not import beside the main environment's CPU torch build: it gets its
 # own environment, .venv-label/ (see docs/monailabel.md).

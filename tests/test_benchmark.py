@@ -155,3 +155,35 @@ def test_rounds_combine_into_medians_and_a_skipped_round_wins() -> None:
     assert combined["case_ms"] == 2.0 and combined["p"] == "x" and combined["rounds"] == 3
     skipped = {"status": "skipped", "reason": "out of memory"}
     assert combine_rounds([rounds[0], skipped]) == skipped
+
+
+def test_component_costs_are_tabled_in_their_own_section(tmp_path: Path) -> None:
+    from benchmark_components import ALL_REMOVED, REMOVALS, UNET
+
+    output = tmp_path / "bench.md"
+    output.write_text("# old report\n\n" + KEPT + "\n")
+    script = SCRIPT.parent / "benchmark_components.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--steps", "1", "--warmup", "0", "--output", str(output)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = output.read_text()
+    assert KEPT in report  # the other scripts' sections stay
+    table = parse_table(report, "## Where the shipped LightMedSeg's training step goes")
+    assert set(table) == {*REMOVALS, ALL_REMOVED, UNET}
+    steps = {label: float(row["step (ms)"]) for label, row in table.items()}
+    assert all(ms > 0 for ms in steps.values())
+    assert float(table[UNET]["step / UNet's"]) == 1.0
+
+
+def test_component_stand_ins_keep_the_networks_output_shape() -> None:
+    from benchmark_components import REMOVALS
+
+    x = torch.randn(1, 1, 32, 48, 32)
+    for label, (overrides, stand_ins) in REMOVALS.items():
+        net = config_parser("lightmedseg", **overrides).get_parsed_content("network_def")
+        for stand_in in stand_ins:
+            stand_in(net)
+        with torch.no_grad():
+            assert net(x).shape == (1, 3, 32, 48, 32), label
