@@ -146,11 +146,9 @@ def measure_forward(name: str, variant: str, args: argparse.Namespace) -> Result
     }
 
 
-def measure_training_step(name: str, variant: str, args: argparse.Namespace) -> Result:
-    """Median time of one training step of ``train.json``'s network, loss and optimizer on a random batch."""
-    torch.manual_seed(0)
-    parser = config_parser(name)
-    model = build_network(parser, variant).train()
+def training_step(parser: ConfigParser, model: nn.Module) -> Callable[[], None]:
+    """One training step of ``model`` with ``parser``'s ``loss`` and ``optimizer`` (forward, loss, backward, step) on
+    a fixed random batch of the config's shape (``batch_size`` x ``num_samples`` volumes of ``roi_size``)."""
     parser["network"] = model  # the optimizer (and an SDKT loss) take this model, not a second instance
     loss_function = parser.get_parsed_content("loss")
     optimizer = parser.get_parsed_content("optimizer")
@@ -163,6 +161,15 @@ def measure_training_step(name: str, variant: str, args: argparse.Namespace) -> 
         loss_function(model(image), label).backward()
         optimizer.step()
 
+    return step
+
+
+def measure_training_step(name: str, variant: str, args: argparse.Namespace) -> Result:
+    """Median time of one training step of ``train.json``'s network, loss and optimizer on a random batch."""
+    torch.manual_seed(0)
+    parser = config_parser(name)
+    step = training_step(parser, build_network(parser, variant).train())
+    shape = (parser["batch_size"] * parser["num_samples"], parser["in_channels"], *parser["roi_size"])
     seconds = _timed(step, args.train_steps, 3)
     with FlopCounterMode(display=False) as counter:
         step()

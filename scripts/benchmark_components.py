@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from benchmark import config_parser  # scripts/benchmark.py, beside this script
+from benchmark import config_parser, training_step  # scripts/benchmark.py, beside this script
 from torch import nn
 
 from lightmedseg_bundle.benchmarking import machine_info, section_markers, write_section
@@ -101,44 +101,31 @@ ALL_REMOVED = "all five at once"
 UNET = "UNet (`configs/networks/unet.json`), for the ratio"
 
 
-def training_step(name: str, overrides: dict[str, str], stand_ins: Sequence[Callable[[nn.Module], None]]):
-    """A function running one training step of ``name``'s network (with ``overrides`` and ``stand_ins``) on a fixed
-    random batch of train.json's shape, with its loss and optimizer, the CPU pass on."""
+def step_of(name: str, overrides: dict[str, str], stand_ins: Sequence[Callable[[nn.Module], None]]):
+    """``scripts/benchmark.py``'s training step of ``name``'s network with ``overrides`` and ``stand_ins``, the CPU
+    pass on (the benchmark's ``cpu`` variant)."""
     torch.manual_seed(0)
     parser = config_parser(name, **overrides)
     net = parser.get_parsed_content("network_def")
     for stand_in in stand_ins:
         stand_in(net)
-    model = optimize_for_cpu(net).train()  # as scripts/benchmark.py's `cpu` variant
-    parser["network"] = model
-    loss_function, optimizer = parser.get_parsed_content("loss"), parser.get_parsed_content("optimizer")
-    shape = (parser["batch_size"] * parser["num_samples"], parser["in_channels"], *parser["roi_size"])
-    image = torch.randn(shape)
-    label = torch.randint(0, parser["num_label_classes"], (shape[0], 1, *shape[2:])).float()
-
-    def step() -> float:
-        start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        loss_function(model(image), label).backward()
-        optimizer.step()
-        return time.perf_counter() - start
-
-    return step
+    return training_step(parser, optimize_for_cpu(net).train())
 
 
 def measure(steps: int, warmup: int) -> dict[str, float]:
     """Median step time (ms) of every row, the variants stepped in turn."""
-    variants = {label: training_step("lightmedseg", *row) for label, row in REMOVALS.items()}
+    variants = {label: step_of("lightmedseg", *row) for label, row in REMOVALS.items()}
     every_stand_in = [s for _, stand_ins in REMOVALS.values() for s in stand_ins]
     trilinear = REMOVALS["full-resolution refinement (`refined` -> `trilinear` head)"][0]
-    variants[ALL_REMOVED] = training_step("lightmedseg", trilinear, every_stand_in)
-    variants[UNET] = training_step("unet", {}, ())
+    variants[ALL_REMOVED] = step_of("lightmedseg", trilinear, every_stand_in)
+    variants[UNET] = step_of("unet", {}, ())
     seconds: dict[str, list[float]] = {label: [] for label in variants}
     for round_number in range(warmup + steps):
         for label, step in variants.items():
-            elapsed = step()
+            start = time.perf_counter()
+            step()
             if round_number >= warmup:
-                seconds[label].append(elapsed)
+                seconds[label].append(time.perf_counter() - start)
     return {label: 1000 * statistics.median(values) for label, values in seconds.items()}
 
 
