@@ -76,8 +76,8 @@ class AdaptiveDecoderStage(nn.Module):
         Returns:
             ``D_j``, shape (B, C_j, D, H, W).
         """
-        up = self.position_bias(self.up(x), anchors)  # U_j + SPB_j
-        fused = self.fuse(torch.cat([up, skip], dim=1))  # Eq. 16
+        # U_j + SPB_j, not kept beyond the concatenation (at D/2 it is the largest map alive at inference)
+        fused = self.fuse(torch.cat([self.position_bias(self.up(x), anchors), skip], dim=1))  # Eq. 16
         pi = self.branch_weights(fused)
         gated = pi[:, 0:1] * self.local_branch(fused)  # Eq. 18
         gated = gated + pi[:, 1:2] * self.context_branch(fused)
