@@ -180,9 +180,12 @@ class LightMedSeg(nn.Module):
         routed = self.skip_routers[1](self.routed_sources(skips, skips[2].shape[2:]))
         out = self.decoder[1](out, routed, anchors)  # (B, C3, D/8, H/8, W/8)
         out = self.decoder[2](out, self.aligned_skips[0](skips[1], skips[1].shape[2:]), anchors)  # (B, C2, D/4, ...)
-        del skips, features  # E1 (B, C1, D/2, H/2, W/2) is not read again: freed before the finest stage
-        out = self.decoder[3](out, self.aligned_skips[1](stem, stem.shape[2:]), anchors)  # (B, C1, D/2, ...)
-        del stem  # and F0 before the head (peak memory at inference: 1 x 4 x 128^3 105 -> 89 MiB)
+        # At D/2 every map is large: each is freed once read (peak memory at inference), E1 and F0 before the
+        # finest stage, F0's aligned skip before the head.
+        skip = self.aligned_skips[1](stem, stem.shape[2:])  # (B, C1, D/2, H/2, W/2)
+        del skips, features, stem
+        out = self.decoder[3](out, skip, anchors)  # (B, C1, D/2, H/2, W/2)
+        del skip
         logits = self.head(self.dropout(out))  # (B, out_channels, D, H, W)
         if self.refinement is not None:
             logits = self.refinement(logits, x)

@@ -59,5 +59,6 @@ class EncoderStage(nn.Module):
             texture = F.interpolate(texture, size=cond.shape[2:], mode="trilinear", align_corners=False)
         detail = self.detail(cond)  # Eq. 7
         smooth = self.smooth(cond)  # Eq. 8
-        routed = smooth + texture * (detail - smooth)  # Eq. 9: T * detail + (1 - T) * smooth
+        routed = torch.lerp(smooth, detail, texture)  # Eq. 9: T * detail + (1 - T) * smooth
+        del cond, detail, smooth  # freed before the SE block (peak memory at inference)
         return self.se(routed)  # Eq. 10

@@ -56,5 +56,5 @@ class LocalStructuralPrior(nn.Module):
         complexity = torch.sigmoid(self.gating_head(x))  # Eq. 4, (B, 1, ...)
         alpha = torch.softmax(self.expert_gate(complexity), dim=1)  # (B, 2, ...), alpha_1 + alpha_2 = 1
         z1, z2 = self.experts(x).split(self.channels, dim=1)
-        mixed = alpha[:, 0:1] * z1 + alpha[:, 1:2] * z2  # Eq. 5
+        mixed = torch.lerp(z2, z1, alpha[:, 0:1])  # Eq. 5: alpha_1 z1 + alpha_2 z2, alpha_2 = 1 - alpha_1
         return mixed, texture
