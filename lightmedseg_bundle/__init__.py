@@ -7,4 +7,4 @@ The rest: :mod:`.inference` (outputs beyond the label map), :mod:`.cpu` (the CPU
 :mod:`.benchmarking`, :mod:`.visualize`.
 """
 
-__version__ = "0.8.0"
+__version__ = "0.8.1"

@@ -1,7 +1,7 @@
 """Build the release assets of the bundle: the zip that ``monai.bundle.download`` installs, its sha256, and the
 weights as model-zoo large files.
 
-    python scripts/package_release.py --version 0.8.0 --output dist/
+    python scripts/package_release.py --version 0.8.1 --output dist/
 
 Everything is built in a staging copy of the bundle's release files inside ``<output>`` and written to
 ``<output>`` only: the bundle folder itself is never changed (``--update_checkout`` copies the release's

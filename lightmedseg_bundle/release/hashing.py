@@ -28,7 +28,7 @@ def file_hash(path: str | os.PathLike, hash_type: str = "sha256") -> str:
 
 def write_sha256_file(path: str | os.PathLike) -> Path:
     """Write ``<path>.sha256`` holding ``<hex>  <file name>`` (the format of ``sha256sum``, so that
-    ``sha256sum -c lightmedseg_bundle_v0.8.0.zip.sha256`` checks the zip). Returns the checksum file."""
+    ``sha256sum -c lightmedseg_bundle_v0.8.1.zip.sha256`` checks the zip). Returns the checksum file."""
     path = Path(path)
     out = path.with_name(path.name + ".sha256")
     out.write_text(f"{file_hash(path)}  {path.name}\n")

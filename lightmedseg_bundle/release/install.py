@@ -21,12 +21,12 @@ replaced only by a verified bundle.
 
 Command line (the arguments of ``monai.bundle download``, plus the checksum)::
 
-    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.8.0 \\
-        --bundle_dir ./bundles --url https://.../lightmedseg_bundle_v0.8.0.zip
-    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.8.0 \\
-        --bundle_dir ./bundles --source github --repo <owner>/<repo>/v0.8.0
-    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.8.0 \\
-        --bundle_dir ./bundles --zip ./lightmedseg_bundle_v0.8.0.zip          # offline
+    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.8.1 \\
+        --bundle_dir ./bundles --url https://.../lightmedseg_bundle_v0.8.1.zip
+    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.8.1 \\
+        --bundle_dir ./bundles --source github --repo <owner>/<repo>/v0.8.1
+    python -m lightmedseg_bundle.release.install --name lightmedseg_bundle --version 0.8.1 \\
+        --bundle_dir ./bundles --zip ./lightmedseg_bundle_v0.8.1.zip          # offline
 
 This module needs only the standard library, MONAI and its sibling ``hashing.py`` (standard library only), so the
 two files can be run as a plain script, ``python install.py ...``, on a machine where the ``lightmedseg_bundle``
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Install a released MONAI bundle with monai.bundle.download, verified, all or nothing.",
     )
     parser.add_argument("--name", default="lightmedseg_bundle", help="bundle name (default: %(default)s)")
-    parser.add_argument("--version", help="bundle version, e.g. 0.8.0 (checked against the bundle's metadata)")
+    parser.add_argument("--version", help="bundle version, e.g. 0.8.1 (checked against the bundle's metadata)")
     parser.add_argument("--bundle_dir", required=True, help="folder that receives <name>/")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="URL of <name>_v<version>.zip")

@@ -4,7 +4,7 @@ The model zoo keeps big binaries out of git and lists them in ``large_files.yml`
 
     large_files:
       - path: "models/model.pt"
-        url: "https://github.com/<owner>/<repo>/releases/download/v0.8.0/model.pt"
+        url: "https://github.com/<owner>/<repo>/releases/download/v0.8.1/model.pt"
         hash_val: "<sha256>"
         hash_type: "sha256"
 
