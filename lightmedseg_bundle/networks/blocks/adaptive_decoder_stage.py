@@ -76,7 +76,7 @@ class AdaptiveDecoderStage(nn.Module):
         Returns:
             ``D_j``, shape (B, C_j, D, H, W).
         """
-        # U_j + SPB_j, not kept beyond the concatenation (at D/2 it is the largest map alive at inference)
+        # U_j + SPB_j, freed once concatenated (at D/2 one map fewer alive at inference)
         fused = self.fuse(torch.cat([self.position_bias(self.up(x), anchors), skip], dim=1))  # Eq. 16
         pi = self.branch_weights(fused)
         gated = pi[:, 0:1] * self.local_branch(fused)  # Eq. 18
