@@ -15,7 +15,13 @@ from monai.bundle import ConfigParser
 from torch.utils.flop_counter import FlopCounterMode
 
 from lightmedseg_bundle.cpu import optimize_for_cpu, register_flop_formulas
-from lightmedseg_bundle.cpu.kernels import DepthwiseConv3d, OneDNNConv3d, PatchExpandConv3d, PointwiseConv3d
+from lightmedseg_bundle.cpu.kernels import (
+    DepthwiseConv3d,
+    OneDNNConv3d,
+    PatchExpandConv3d,
+    PointwiseConv3d,
+    SingleOutputConv3d,
+)
 
 #: each network as a config overlay on train.json (LightMedSeg: train.json itself), with an input size it accepts
 NETWORK_OVERLAYS = {
@@ -135,6 +141,29 @@ def test_depthwise_convolution_equals_pytorchs_in_value_and_gradients(kernel_siz
 def test_other_grouped_convolutions_keep_the_onednn_backward(conv):
     fast = optimize_for_cpu(torch.nn.Sequential(conv))
     assert type(fast[0]) is OneDNNConv3d
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [
+        torch.nn.Conv3d(16, 1, 3, padding=1),  # LightMedSeg's gating head
+        torch.nn.Conv3d(5, 1, 3, stride=2, padding=1, bias=False),
+        torch.nn.Conv3d(3, 1, (3, 1, 5), padding=(2, 0, 1), dilation=(2, 1, 1)),
+    ],
+)
+def test_single_output_convolution_equals_pytorchs_with_and_without_gradients(conv):
+    torch.manual_seed(0)
+    fast = optimize_for_cpu(torch.nn.Sequential(copy.deepcopy(conv)))
+    assert isinstance(fast[0], SingleOutputConv3d)
+    x = torch.randn(2, conv.in_channels, 9, 8, 7)
+    with torch.inference_mode():
+        torch.testing.assert_close(fast(x), conv(x), **TOLERANCE)
+    x.requires_grad_(True)
+    grad = torch.randn(conv(x).shape)
+    expected = torch.autograd.grad(conv(x), [x, *conv.parameters()], grad)
+    got = torch.autograd.grad(fast(x), [x, *fast.parameters()], grad)
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4 * e.abs().max().item())
 
 
 def test_metatensor_input_gives_the_plain_tensor_result():

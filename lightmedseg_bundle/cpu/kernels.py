@@ -13,7 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["OneDNNConv3d", "DepthwiseConv3d", "PointwiseConv3d", "PatchExpandConv3d", "TrilinearUpsample"]
+__all__ = [
+    "OneDNNConv3d",
+    "DepthwiseConv3d",
+    "SingleOutputConv3d",
+    "PointwiseConv3d",
+    "PatchExpandConv3d",
+    "TrilinearUpsample",
+]
 
 
 def _runs_on_onednn(x: torch.Tensor) -> bool:
@@ -95,6 +102,31 @@ class DepthwiseConv3d(OneDNNConv3d):
         return depthwise and same and module.stride == (1, 1, 1) and module.dilation == (1, 1, 1)
 
 
+class SingleOutputConv3d(OneDNNConv3d):
+    """
+    A dense ``nn.Conv3d`` with one output channel, computed without gradients (inference) as a depthwise convolution
+    followed by a sum over the channels: the same sum of products in another order. oneDNN computes output channels
+    in blocks of 16, so one output channel costs as much as sixteen: LightMedSeg's 16 -> 1 3x3x3 gating convolution
+    at 1 x 16 x 64^3 took 16.5 ms, as a depthwise convolution and a sum 2.8 ms (2 threads). With gradients it keeps
+    oneDNN's convolution, whose backward is faster than that of the depthwise form (its weight gradient).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not _runs_on_onednn(x) or torch.is_grad_enabled():
+            return super().forward(x)
+        depthwise = self.weight.transpose(0, 1)  # (C_in, 1, *kernel): one filter per input channel
+        per_channel = torch.mkldnn_convolution(
+            x, depthwise, None, self.padding, self.stride, self.dilation, self.in_channels
+        )  # (B, C_in, D', H', W')
+        out = per_channel.sum(1, keepdim=True)  # (B, 1, D', H', W')
+        return out if self.bias is None else out.add_(self.bias.view(1, 1, 1, 1, 1))
+
+    @staticmethod
+    def applies_to(module: nn.Conv3d) -> bool:
+        """Whether ``module`` is a dense convolution of several input channels to one output channel."""
+        return module.out_channels == 1 and module.groups == 1 and module.in_channels > 1
+
+
 class PointwiseConv3d(nn.Conv3d):
     """
     A 1x1x1 ``nn.Conv3d`` computed as one matrix product over the voxels: ``W @ x`` for a channels-first tensor,
@@ -161,9 +193,11 @@ def _upsample2x_trilinear(x: torch.Tensor) -> torch.Tensor:
     """
     ``F.interpolate(x, scale_factor=2, mode="trilinear", align_corners=False)`` of a 5D tensor, one axis at a time,
     returned channels-first whatever ``x``'s layout. Each axis in its own call, so that its views of the step before
-    die with it: at most two of the steps' results are alive at once (1 x 3 x 64^3: 36 MiB rather than 42).
+    die with it: at most two of the steps' results are alive at once (1 x 3 x 64^3: 36 MiB rather than 42). The
+    innermost axis first, while the volume is smallest: its interleaved writes are the only ones at stride 2 in
+    memory (1 x 3 x 64^3: 3.0 ms against 4.0 ms with the outermost axis first; 3 x 24 x 32 x 24: 0.16 against 0.32).
     """
-    for axis in (2, 3, 4):
+    for axis in (4, 3, 2):
         x = _upsample2x_axis(x, axis)
     return x
 

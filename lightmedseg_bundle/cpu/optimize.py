@@ -8,7 +8,14 @@ import torch
 from monai.networks.blocks.activation import MemoryEfficientSwish, Swish
 from torch import nn
 
-from .kernels import DepthwiseConv3d, OneDNNConv3d, PatchExpandConv3d, PointwiseConv3d, TrilinearUpsample
+from .kernels import (
+    DepthwiseConv3d,
+    OneDNNConv3d,
+    PatchExpandConv3d,
+    PointwiseConv3d,
+    SingleOutputConv3d,
+    TrilinearUpsample,
+)
 
 __all__ = ["optimize_for_cpu"]
 
@@ -21,7 +28,9 @@ def _fast_kernel(module: nn.Module) -> type[nn.Module] | None:
         pointwise = module.kernel_size == (1, 1, 1) and module.stride == (1, 1, 1) and module.groups == 1
         if pointwise and module.padding == (0, 0, 0):
             return PointwiseConv3d
-        return DepthwiseConv3d if DepthwiseConv3d.applies_to(module) else OneDNNConv3d
+        if DepthwiseConv3d.applies_to(module):
+            return DepthwiseConv3d
+        return SingleOutputConv3d if SingleOutputConv3d.applies_to(module) else OneDNNConv3d
     if type(module) is nn.ConvTranspose3d:
         patch_expand = module.kernel_size == module.stride == (2, 2, 2) and module.groups == 1
         patch_expand &= module.padding == module.output_padding == (0, 0, 0) and module.dilation == (1, 1, 1)
@@ -64,8 +73,9 @@ def optimize_for_cpu(model: nn.Module, enabled: bool = True) -> nn.Module:
     checkpoints load and save as before, and outputs agree with the plain model to float rounding (tested to 1e-5).
 
     - Convolutions: dense 3D convolutions always on oneDNN (:class:`~.kernels.OneDNNConv3d`), stride-1 depthwise
-      ones with their input gradient as a forward convolution (:class:`~.kernels.DepthwiseConv3d`), 1x1x1 convolutions
-      and 2x2x2 stride-2 transposed convolutions as single matrix products (:class:`~.kernels.PointwiseConv3d`,
+      ones with their input gradient as a forward convolution (:class:`~.kernels.DepthwiseConv3d`), those of one output
+      channel as a depthwise convolution and a channel sum at inference (:class:`~.kernels.SingleOutputConv3d`), 1x1x1
+      convolutions and 2x2x2 stride-2 transposed convolutions as single matrix products (:class:`~.kernels.PointwiseConv3d`,
       :class:`~.kernels.PatchExpandConv3d`); trilinear ``nn.Upsample`` by 2 as separable in-place interpolation
       without gradients, and of fewer than 8 channels channels-first otherwise (:class:`~.kernels.TrilinearUpsample`).
     - Activations: MONAI's ``Swish``/``MemoryEfficientSwish`` become PyTorch's fused ``nn.SiLU``.
