@@ -446,8 +446,9 @@ def write_report(
         "median over the rounds (a slow spell of a shared machine then hits every network alike). `plain`: the "
         "modules as written; `cpu`: after "
         "`lightmedseg_bundle.cpu.optimize_for_cpu` (oneDNN convolutions, 1x1x1 and 2x2x2 convolutions as matmuls, "
-        "fused SiLU, 2x trilinear upsampling as in-place lerps at inference, channels-last layout), which the configs "
-        "apply on a CPU (`cpu_kernels`).",
+        "convolutions to one output channel as depthwise ones and a channel sum at inference, fused SiLU, 2x "
+        "trilinear upsampling as in-place lerps at inference, channels-last layout), which the configs apply on a "
+        "CPU (`cpu_kernels`).",
         f"- Forward: 1 x 4 x {args.size}^3, the network as `configs/tasks/brats.json` configures it (4 modalities, "
         f"3 regions; LightMedSeg with its trilinear head there); median and range of {args.repeats} passes after "
         f"{args.warmup} warm-up, `eval()` under `torch.inference_mode()`. MACs: `FlopCounterMode` / 2 (convolutions, "
