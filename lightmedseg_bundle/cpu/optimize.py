@@ -73,11 +73,12 @@ def optimize_for_cpu(model: nn.Module, enabled: bool = True) -> nn.Module:
     checkpoints load and save as before, and outputs agree with the plain model to float rounding (tested to 1e-5).
 
     - Convolutions: dense 3D convolutions always on oneDNN (:class:`~.kernels.OneDNNConv3d`), stride-1 depthwise
-      ones with their input gradient as a forward convolution (:class:`~.kernels.DepthwiseConv3d`), those of one output
-      channel as a depthwise convolution and a channel sum at inference (:class:`~.kernels.SingleOutputConv3d`), 1x1x1
-      convolutions and 2x2x2 stride-2 transposed convolutions as single matrix products (:class:`~.kernels.PointwiseConv3d`,
-      :class:`~.kernels.PatchExpandConv3d`); trilinear ``nn.Upsample`` by 2 as separable in-place interpolation
-      without gradients, and of fewer than 8 channels channels-first otherwise (:class:`~.kernels.TrilinearUpsample`).
+      ones with their input gradient as a forward convolution (:class:`~.kernels.DepthwiseConv3d`), those of one
+      output channel as a depthwise convolution and a channel sum at inference (:class:`~.kernels.SingleOutputConv3d`),
+      1x1x1 convolutions and 2x2x2 stride-2 transposed convolutions as single matrix products
+      (:class:`~.kernels.PointwiseConv3d`, :class:`~.kernels.PatchExpandConv3d`); trilinear ``nn.Upsample`` by 2 as
+      separable in-place interpolation without gradients, and of fewer than 8 channels channels-first otherwise
+      (:class:`~.kernels.TrilinearUpsample`).
     - Activations: MONAI's ``Swish``/``MemoryEfficientSwish`` become PyTorch's fused ``nn.SiLU``.
     - Memory layout: weights and the 5D inputs in ``torch.channels_last_3d`` (oneDNN's native layout, whose
       convolution backward passes are several times faster for few channels), outputs returned contiguous.
